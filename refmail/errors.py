@@ -1,0 +1,66 @@
+"""The exceptions refmail raises on purpose.
+
+Every expected failure derives from :class:`RefmailError`, so the CLI can turn
+each into one clear line for the user instead of a traceback (imapclient keeps
+the same discipline with a single root exception and documented subclasses).
+
+- :class:`ConfigError` — the config file is missing, not TOML, or has a wrong
+  value. Carries the file and the key so the message can name both.
+- :class:`StoreError` — the SQLite database cannot be opened or migrated.
+- :class:`MailboxError` — the IMAP server cannot be reached, refuses the login,
+  has no such folder, or a TLS policy forbids the connection.
+- :class:`TransportError` — the same for the SMTP server.
+- :class:`SourceError` — a path given to ``refmail import`` is not an ``.eml``
+  file, an mbox or a Maildir.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "MailboxError",
+    "RefmailError",
+    "SourceError",
+    "StoreError",
+    "TransportError",
+]
+
+
+class RefmailError(Exception):
+    """Root of every error refmail expects and explains to its user."""
+
+
+class ConfigError(RefmailError):
+    """The configuration is missing or invalid.
+
+    ``path`` is the file that was read (or looked for) and ``key`` the dotted
+    key that is wrong, e.g. ``timing.feedback_after``; both may be ``None``
+    when the problem is not tied to one of them.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None):
+        self.path = path
+        self.key = key
+        self.detail = message
+        where = ""
+        if path:
+            where = f"{path}: "
+        if key:
+            where += f"{key}: "
+        super().__init__(f"{where}{message}")
+
+
+class StoreError(RefmailError):
+    """The referral database cannot be opened, migrated or written."""
+
+
+class MailboxError(RefmailError):
+    """The IMAP side failed: connection, TLS, login or folder."""
+
+
+class TransportError(RefmailError):
+    """The SMTP side failed: connection, TLS, login or a refused message."""
+
+
+class SourceError(RefmailError):
+    """A path given to ``refmail import`` cannot be read as mail."""
