@@ -1,0 +1,161 @@
+"""Named schema migrations for the referral database.
+
+Each migration is a name and a function applied once, in order, inside one
+transaction with its row in ``_migrations``; a database is upgraded by running
+:func:`apply_migrations` on every open. Names never change once released —
+append new ones at the end — so any old database file can be brought forward.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlite_utils
+
+__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations"]
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _run(db: sqlite_utils.Database, script: str) -> None:
+    """Execute ``script`` statement by statement.
+
+    ``sqlite3.executescript`` would COMMIT the migration's transaction first;
+    executing each complete statement keeps the migration atomic.
+    """
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            db.conn.execute(buffer)
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:60]}")
+
+
+def _m0001_initial(db: sqlite_utils.Database) -> None:
+    """Referrals, their parties, an append-only event history, processed
+    messages, thread membership and the IMAP position per folder."""
+    _run(
+        db,
+        """
+        CREATE TABLE referrals (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL,
+            referrer TEXT NOT NULL,
+            provider TEXT,
+            subject TEXT NOT NULL DEFAULT '',
+            intro_message_id TEXT,
+            roles_reason TEXT NOT NULL DEFAULT '',
+            silent INTEGER NOT NULL DEFAULT 0,
+            introduced_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX referrals_status ON referrals(status, updated_at);
+        CREATE INDEX referrals_referrer ON referrals(referrer);
+
+        CREATE TABLE parties (
+            referral_id INTEGER NOT NULL REFERENCES referrals(id),
+            address TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            role TEXT NOT NULL CHECK (role IN ('referrer', 'provider', 'prospect', 'party')),
+            PRIMARY KEY (referral_id, address)
+        );
+        CREATE INDEX parties_address ON parties(address);
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            referral_id INTEGER NOT NULL REFERENCES referrals(id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT,
+            message_id TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_referral ON events(referral_id, id);
+        -- The history is evidence: it is only ever appended to.
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+        CREATE TABLE messages (
+            key TEXT PRIMARY KEY,
+            message_id TEXT,
+            folder TEXT,
+            uidvalidity INTEGER,
+            uid INTEGER,
+            kind TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            referral_id INTEGER REFERENCES referrals(id),
+            processed_at TEXT NOT NULL
+        );
+        CREATE INDEX messages_referral ON messages(referral_id);
+
+        CREATE TABLE thread_messages (
+            message_id TEXT PRIMARY KEY,
+            referral_id INTEGER NOT NULL REFERENCES referrals(id)
+        );
+
+        CREATE TABLE mailbox_positions (
+            folder TEXT PRIMARY KEY,
+            uidvalidity INTEGER NOT NULL,
+            last_uid INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )
+
+
+#: Every migration, in the order it must be applied.
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("0001_initial", _m0001_initial),
+]
+
+
+def applied_migrations(db: sqlite_utils.Database) -> list[str]:
+    if "_migrations" not in db.table_names():
+        return []
+    return [row["name"] for row in db.query("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied now."""
+    conn = db.conn
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = set(applied_migrations(db))
+    applied: list[str] = []
+    for name, migration in MIGRATIONS:
+        if name in done:
+            continue
+        # BEGIN IMMEDIATE takes the write lock first, so two processes opening
+        # a fresh database cannot both apply the same migration.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            migration(db)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                (name, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

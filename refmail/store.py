@@ -1,0 +1,376 @@
+"""The referral database: SQLite through sqlite-utils.
+
+One file holds everything refmail knows: referrals with their parties and an
+append-only event history, every message it has processed (so nothing is
+handled twice, even after a UIDVALIDITY reset), which messages belong to which
+referral's thread, and how far each IMAP folder has been read.
+
+The file is opened in WAL mode so ``refmail referrals`` can read while the
+daemon writes, created owner-only (it holds names, addresses and feedback),
+and upgraded by the named migrations in :mod:`refmail.migrations` on open.
+Writes that belong together go through :meth:`Store.transaction`, which takes
+the write lock up front (``BEGIN IMMEDIATE``) so a crash leaves either all of
+a message's effects or none of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .errors import StoreError
+from .migrations import apply_migrations
+
+__all__ = ["PartyRow", "Store", "iso"]
+
+
+def iso(moment: datetime) -> str:
+    """Timestamps are stored as ISO 8601 text in UTC offset form."""
+    return moment.isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class PartyRow:
+    address: str
+    name: str
+    role: str  # referrer | provider | prospect | party
+
+
+class Store:
+    """Referrals and processing state, on top of a :class:`sqlite_utils.Database`."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    # -- opening ---------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Store:
+        """Open (creating if needed) and migrate the database at ``path``."""
+        path = Path(path)
+        try:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # Owner-only from the first byte: SQLite gives the -wal and
+                # -shm files the same mode as the database file.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            db = sqlite_utils.Database(path)
+            # Autocommit unless a transaction is opened explicitly: the driver's
+            # implicit BEGIN would otherwise leave a lone write uncommitted.
+            db.conn.isolation_level = None
+            db.conn.execute("PRAGMA busy_timeout = 10000")
+            db.enable_wal()
+            db.conn.execute("PRAGMA foreign_keys = ON")
+            db.conn.execute("PRAGMA synchronous = NORMAL")
+            apply_migrations(db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot use this file as the refmail database: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the database: {exc.strerror}") from None
+        return cls(db)
+
+    @classmethod
+    def memory(cls) -> Store:
+        db = sqlite_utils.Database(memory=True)
+        db.conn.isolation_level = None
+        db.conn.execute("PRAGMA foreign_keys = ON")
+        apply_migrations(db)
+        return cls(db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing writes. Nested use joins the outer transaction."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- processed messages -----------------------------------------------
+    def seen(self, key: str) -> bool:
+        return (
+            self.db.conn.execute("SELECT 1 FROM messages WHERE key = ?", (key,)).fetchone()
+            is not None
+        )
+
+    def record_message(
+        self,
+        key: str,
+        *,
+        message_id: str | None,
+        kind: str,
+        outcome: str,
+        reason: str,
+        now: datetime,
+        referral_id: int | None = None,
+        folder: str | None = None,
+        uidvalidity: int | None = None,
+        uid: int | None = None,
+    ) -> None:
+        self.db.table("messages").insert(
+            {
+                "key": key,
+                "message_id": message_id,
+                "folder": folder,
+                "uidvalidity": uidvalidity,
+                "uid": uid,
+                "kind": kind,
+                "outcome": outcome,
+                "reason": reason[:1000],
+                "referral_id": referral_id,
+                "processed_at": iso(now),
+            },
+            replace=True,
+        )
+
+    def message(self, key: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM messages WHERE key = ?", [key]))
+        return rows[0] if rows else None
+
+    def messages(self, outcome: str | None = None) -> list[dict[str, Any]]:
+        if outcome is None:
+            return list(self.db.query("SELECT * FROM messages ORDER BY rowid"))
+        return list(
+            self.db.query("SELECT * FROM messages WHERE outcome = ? ORDER BY rowid", [outcome])
+        )
+
+    # -- mailbox position --------------------------------------------------
+    def position(self, folder: str) -> tuple[int, int] | None:
+        """``(uidvalidity, last_uid)`` for ``folder``, or None before the first fetch."""
+        row = self.db.conn.execute(
+            "SELECT uidvalidity, last_uid FROM mailbox_positions WHERE folder = ?", (folder,)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def save_position(self, folder: str, uidvalidity: int, last_uid: int, now: datetime) -> None:
+        self.db.conn.execute(
+            "INSERT INTO mailbox_positions (folder, uidvalidity, last_uid, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT(folder) DO UPDATE SET "
+            "uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, "
+            "updated_at = excluded.updated_at",
+            (folder, uidvalidity, last_uid, iso(now)),
+        )
+
+    # -- referrals ---------------------------------------------------------
+    def create_referral(
+        self,
+        *,
+        referrer: str,
+        provider: str | None,
+        parties: Iterable[PartyRow],
+        subject: str,
+        intro_message_id: str | None,
+        roles_reason: str,
+        silent: bool,
+        introduced_at: datetime,
+        now: datetime,
+        status: str = "introduced",
+    ) -> int:
+        with self.transaction():
+            cursor = self.db.conn.execute(
+                "INSERT INTO referrals (status, referrer, provider, subject, intro_message_id, "
+                "roles_reason, silent, introduced_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    status,
+                    referrer,
+                    provider,
+                    subject,
+                    intro_message_id,
+                    roles_reason,
+                    int(silent),
+                    iso(introduced_at),
+                    iso(now),
+                    iso(now),
+                ),
+            )
+            referral_id = int(cursor.lastrowid or 0)
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO parties (referral_id, address, name, role) "
+                "VALUES (?, ?, ?, ?)",
+                [(referral_id, p.address, p.name, p.role) for p in parties],
+            )
+            if intro_message_id:
+                self.add_thread_message(intro_message_id, referral_id)
+        return referral_id
+
+    def add_event(
+        self,
+        referral_id: int,
+        kind: str,
+        *,
+        at: datetime,
+        actor: str | None = None,
+        message_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        cursor = self.db.conn.execute(
+            "INSERT INTO events (referral_id, at, kind, actor, message_id, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                referral_id,
+                iso(at),
+                kind,
+                actor,
+                message_id,
+                json.dumps(detail or {}, ensure_ascii=False, sort_keys=True),
+            ),
+        )
+        self.db.conn.execute(
+            "UPDATE referrals SET updated_at = ? WHERE id = ?", (iso(at), referral_id)
+        )
+        return int(cursor.lastrowid or 0)
+
+    def set_status(self, referral_id: int, status: str, now: datetime) -> None:
+        self.db.conn.execute(
+            "UPDATE referrals SET status = ?, updated_at = ? WHERE id = ?",
+            (status, iso(now), referral_id),
+        )
+
+    def add_thread_message(self, message_id: str, referral_id: int) -> None:
+        self.db.conn.execute(
+            "INSERT OR IGNORE INTO thread_messages (message_id, referral_id) VALUES (?, ?)",
+            (message_id, referral_id),
+        )
+
+    def referral_for_thread(self, message_ids: Iterable[str]) -> int | None:
+        """The referral whose thread contains any of ``message_ids`` (newest id wins)."""
+        ids = [m for m in message_ids if m]
+        if not ids:
+            return None
+        marks = ",".join("?" * len(ids))
+        row = self.db.conn.execute(
+            f"SELECT referral_id FROM thread_messages WHERE message_id IN ({marks}) "
+            "ORDER BY referral_id DESC LIMIT 1",
+            ids,
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def open_referral_with_parties(
+        self, referrer: str, parties: Iterable[str], since: datetime
+    ) -> int | None:
+        """An open referral by ``referrer`` to exactly ``parties``, introduced since ``since``.
+
+        The same introduction often reaches the inbox twice under different
+        Message-IDs (copied, then forwarded "in case"); it is one referral.
+        """
+        wanted = sorted(set(parties))
+        rows = self.db.conn.execute(
+            "SELECT r.id, group_concat(p.address, char(31)) FROM referrals r "
+            "JOIN parties p ON p.referral_id = r.id AND p.role != 'referrer' "
+            "WHERE r.referrer = ? AND r.introduced_at >= ? "
+            "AND r.status NOT IN ('won','lost','no_fit','unresponsive','withdrawn','declined','expired') "
+            "GROUP BY r.id ORDER BY r.id DESC",
+            (referrer, iso(since)),
+        ).fetchall()
+        for referral_id, addresses in rows:
+            if sorted(addresses.split("\x1f")) == wanted:
+                return int(referral_id)
+        return None
+
+    def referral(self, referral_id: int) -> dict[str, Any] | None:
+        batch = self._hydrate(
+            list(self.db.query("SELECT * FROM referrals WHERE id = ?", [referral_id]))
+        )
+        return batch[0] if batch else None
+
+    def iter_referrals(
+        self, *, status: str | None = None, batch_size: int = 500
+    ) -> Iterator[dict[str, Any]]:
+        """Every referral with parties and events, oldest first, in batches.
+
+        Streams: memory stays bounded by ``batch_size`` however large the
+        database, and each batch costs three queries rather than one per row.
+        """
+        last_id = 0
+        while True:
+            where = "id > ?" + (" AND status = ?" if status else "")
+            params: list[Any] = [last_id] + ([status] if status else [])
+            rows = list(
+                self.db.query(
+                    f"SELECT * FROM referrals WHERE {where} ORDER BY id LIMIT {int(batch_size)}",
+                    params,
+                )
+            )
+            if not rows:
+                return
+            yield from self._hydrate(rows)
+            last_id = rows[-1]["id"]
+
+    def _hydrate(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        parties: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        for p in self.db.query(
+            f"SELECT referral_id, address, name, role FROM parties "
+            f"WHERE referral_id IN ({marks}) ORDER BY rowid",
+            ids,
+        ):
+            parties[p.pop("referral_id")].append(p)
+        events: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        for e in self.db.query(
+            f"SELECT referral_id, at, kind, actor, message_id, detail FROM events "
+            f"WHERE referral_id IN ({marks}) ORDER BY id",
+            ids,
+        ):
+            e["detail"] = json.loads(e["detail"])
+            events[e.pop("referral_id")].append(e)
+        out = []
+        for r in rows:
+            ps = parties[r["id"]]
+            out.append(
+                {
+                    "id": r["id"],
+                    "tag": f"R-{r['id']}",
+                    "status": r["status"],
+                    "referrer": r["referrer"],
+                    "provider": r["provider"],
+                    "prospects": [p["address"] for p in ps if p["role"] == "prospect"],
+                    "parties": [p["address"] for p in ps if p["role"] != "referrer"],
+                    "names": {p["address"]: p["name"] for p in ps if p["name"]},
+                    "subject": r["subject"],
+                    "roles_reason": r["roles_reason"],
+                    "silent": bool(r["silent"]),
+                    "introduced_at": r["introduced_at"],
+                    "created_at": r["created_at"],
+                    "updated_at": r["updated_at"],
+                    "events": events[r["id"]],
+                }
+            )
+        return out
+
+    def count_referrals(self) -> int:
+        return int(self.db.conn.execute("SELECT count(*) FROM referrals").fetchone()[0])
+
+    # -- settings ----------------------------------------------------------
+    def setting(self, key: str) -> str | None:
+        row = self.db.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.db.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )

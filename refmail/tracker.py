@@ -1,0 +1,327 @@
+"""Applying classified mail to the referral store.
+
+The tracker is where a message's classification becomes facts: a new referral,
+an event on an existing one, or a recorded reason for ignoring it. It is the
+same code for the daemon (IMAP), ``refmail import`` (files) and the demo, so
+what a group sees in ``refmail referrals`` does not depend on how mail arrived.
+
+Every message is recorded exactly once, keyed by its Message-ID (or a content
+hash when it has none), together with the mailbox position it was read at, in
+one transaction: a crash mid-message leaves it unprocessed, never half-done,
+and a message seen again (a re-delivery, a UIDVALIDITY reset, an import of the
+same mbox) changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from .classification import Classification
+from .config import Config
+from .store import PartyRow, Store
+
+__all__ = ["MessageSource", "Outcome", "Tracker", "message_key"]
+
+log = logging.getLogger(__name__)
+
+#: How far back an identical introduction (same referrer, same people) counts
+#: as the same referral rather than a new one.
+DUPLICATE_WINDOW = timedelta(days=14)
+
+_HEADER_PARSER = BytesHeaderParser(policy=compat32)
+
+
+def message_key(raw: bytes) -> tuple[str, str | None]:
+    """``(key, message_id)``: the Message-ID, or a content hash when there is none.
+
+    Only the header block is parsed, so deduplication costs little even for a
+    large message. RFC 5322 §3.6.4 makes Message-ID optional, hence the hash.
+    """
+    try:
+        value = _HEADER_PARSER.parsebytes(raw).get("Message-ID")
+    except Exception:  # a header block broken enough to defeat the parser
+        value = None
+    message_id = " ".join(str(value).split()) if value else None
+    if message_id:
+        return message_id, message_id
+    return "sha256:" + hashlib.sha256(raw).hexdigest(), None
+
+
+@dataclass(frozen=True)
+class MessageSource:
+    """Where a message was read from; IMAP sources advance the stored position."""
+
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What processing one message did.
+
+    ``outcome`` is one of: ``created`` (a new referral), ``duplicate_intro``
+    (an intro already tracked), ``thread_event``, ``first_contact``,
+    ``reply_unmatched``, ``bounce``, ``ignored``, ``failed`` (could not be
+    processed; recorded, never retried), ``too_large`` and ``seen`` (processed
+    before; nothing done).
+    """
+
+    key: str
+    kind: str
+    outcome: str
+    reason: str
+    referral_id: int | None = None
+    classification: Classification | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in {"failed", "too_large"}
+
+
+Classifier = Callable[[bytes, Config], Classification]
+
+
+def _default_classifier() -> Classifier:
+    from .classifier import classify
+
+    return classify
+
+
+def _parse_date(value: str | None, now: datetime) -> datetime:
+    if value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return now
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=now.tzinfo)
+        # A clock far ahead on the sender's machine must not make a referral
+        # look newer than the moment refmail saw it.
+        return min(moment, now)
+    return now
+
+
+class Tracker:
+    """Applies messages to a :class:`Store` under a group :class:`Config`."""
+
+    def __init__(self, config: Config, store: Store, classify: Classifier | None = None):
+        self.config = config
+        self.store = store
+        self.classify = classify or _default_classifier()
+
+    # -- entry points ------------------------------------------------------
+    def process(
+        self,
+        raw: bytes,
+        *,
+        now: datetime,
+        source: MessageSource | None = None,
+        silent: bool = False,
+    ) -> Outcome:
+        """Classify ``raw`` and apply it; see :class:`Outcome` for the results.
+
+        ``silent`` marks new referrals as tracked without any outgoing mail
+        (``refmail import``); intros older than the backfill window are
+        silent anyway.
+        """
+        source = source or MessageSource()
+        key, message_id = message_key(raw)
+        if self.store.seen(key):
+            with self.store.transaction():
+                self._advance(source, now)
+            return Outcome(key, "seen", "seen", "processed before")
+        try:
+            verdict = self.classify(raw, self.config)
+        except Exception as exc:  # the classifier must not stop the inbox
+            log.warning("message %s could not be classified: %s", key, type(exc).__name__)
+            log.debug("classification failure for %s", key, exc_info=True)
+            return self.record_failure(
+                raw, reason=f"could not be parsed: {type(exc).__name__}: {exc}", now=now,
+                source=source,
+            )
+        with self.store.transaction():
+            outcome = self._apply(key, verdict, now=now, silent=silent)
+            self.store.record_message(
+                key,
+                message_id=message_id,
+                kind=outcome.kind,
+                outcome=outcome.outcome,
+                reason=outcome.reason,
+                referral_id=outcome.referral_id,
+                now=now,
+                folder=source.folder,
+                uidvalidity=source.uidvalidity,
+                uid=source.uid,
+            )
+            self._advance(source, now)
+        return outcome
+
+    def record_failure(
+        self,
+        raw: bytes,
+        *,
+        reason: str,
+        now: datetime,
+        source: MessageSource | None = None,
+        outcome: str = "failed",
+        key: str | None = None,
+    ) -> Outcome:
+        """Record a message that cannot be processed so it never blocks the inbox."""
+        source = source or MessageSource()
+        message_id = None
+        if key is None:
+            key, message_id = message_key(raw)
+        with self.store.transaction():
+            self.store.record_message(
+                key,
+                message_id=message_id,
+                kind="failed",
+                outcome=outcome,
+                reason=reason,
+                now=now,
+                folder=source.folder,
+                uidvalidity=source.uidvalidity,
+                uid=source.uid,
+            )
+            self._advance(source, now)
+        return Outcome(key, "failed", outcome, reason)
+
+    # -- rules ---------------------------------------------------------------
+    def _advance(self, source: MessageSource, now: datetime) -> None:
+        if source.folder is None or source.uidvalidity is None or source.uid is None:
+            return
+        current = self.store.position(source.folder)
+        if current and current[0] == source.uidvalidity and current[1] >= source.uid:
+            return
+        self.store.save_position(source.folder, source.uidvalidity, source.uid, now)
+
+    def _apply(self, key: str, verdict: Classification, *, now: datetime, silent: bool) -> Outcome:
+        if verdict.kind == "intro":
+            return self._intro(key, verdict, now=now, silent=silent)
+        if verdict.kind == "reply":
+            return self._reply(key, verdict, now=now, silent=silent)
+        if verdict.kind == "bounce":
+            return self._bounce(key, verdict, now=now)
+        return Outcome(key, verdict.kind, "ignored", verdict.reason, None, verdict)
+
+    def _intro(
+        self, key: str, verdict: Classification, *, now: datetime, silent: bool
+    ) -> Outcome:
+        referrer = verdict.referrer or verdict.sender or ""
+        introduced_at = _parse_date(verdict.date, now)
+        existing = self.store.open_referral_with_parties(
+            referrer, verdict.parties, introduced_at - DUPLICATE_WINDOW
+        )
+        if existing is not None:
+            if verdict.message_id:
+                self.store.add_thread_message(verdict.message_id, existing)
+            self.store.add_event(
+                existing,
+                "intro_seen_again",
+                at=now,
+                actor=verdict.sender,
+                message_id=verdict.message_id,
+                detail={"forwarded": verdict.forwarded},
+            )
+            return Outcome(
+                key, "intro", "duplicate_intro",
+                f"the same introduction is already tracked as R-{existing}", existing, verdict,
+            )
+        silent = silent or introduced_at < now - self.config.timing.backfill
+        parties = [PartyRow(referrer, verdict.names.get(referrer, ""), "referrer")]
+        for address in verdict.parties:
+            if address == verdict.provider:
+                role = "provider"
+            elif address in verdict.prospects:
+                role = "prospect"
+            else:
+                role = "party"
+            parties.append(PartyRow(address, verdict.names.get(address, ""), role))
+        referral_id = self.store.create_referral(
+            referrer=referrer,
+            provider=verdict.provider,
+            parties=parties,
+            subject=verdict.subject,
+            intro_message_id=verdict.message_id,
+            roles_reason=verdict.reason,
+            silent=silent,
+            introduced_at=introduced_at,
+            now=now,
+        )
+        self.store.add_event(
+            referral_id,
+            "introduced",
+            at=now,
+            actor=referrer,
+            message_id=verdict.message_id,
+            detail={
+                "reason": verdict.reason,
+                "roles_known": verdict.provider is not None,
+                "forwarded": verdict.forwarded,
+                "silent": silent,
+            },
+        )
+        return Outcome(key, "intro", "created", verdict.reason, referral_id, verdict)
+
+    def _thread_of(self, verdict: Classification) -> int | None:
+        ids = [verdict.in_reply_to or "", *reversed(verdict.references)]
+        return self.store.referral_for_thread(ids)
+
+    def _reply(self, key: str, verdict: Classification, *, now: datetime, silent: bool) -> Outcome:
+        referral_id = self._thread_of(verdict)
+        if referral_id is None:
+            if verdict.as_intro is not None and verdict.as_intro.kind == "intro":
+                # SPEC: a "reply" to a thread never seen may be a new intro
+                # (e.g. an introduction written as an answer in an old thread).
+                fallback = self._intro(key, verdict.as_intro, now=now, silent=silent)
+                return fallback
+            return Outcome(
+                key, "reply", "reply_unmatched",
+                "a reply to a thread refmail does not track", None, verdict,
+            )
+        referral = self.store.referral(referral_id)
+        assert referral is not None
+        if verdict.message_id:
+            self.store.add_thread_message(verdict.message_id, referral_id)
+        sender = verdict.sender
+        to_prospect = [a for a in verdict.recipients if a in referral["prospects"]]
+        if sender and sender == referral["provider"] and to_prospect:
+            self.store.add_event(
+                referral_id, "first_contact", at=now, actor=sender,
+                message_id=verdict.message_id, detail={"to": to_prospect},
+            )
+            if referral["status"] == "introduced":
+                self.store.set_status(referral_id, "contacted", now)
+                self.store.add_event(
+                    referral_id, "status", at=now, actor=sender,
+                    message_id=verdict.message_id,
+                    detail={"from": "introduced", "to": "contacted", "why": "first contact"},
+                )
+            return Outcome(
+                key, "reply", "first_contact",
+                f"{sender} (provider) wrote to {', '.join(to_prospect)}", referral_id, verdict,
+            )
+        self.store.add_event(
+            referral_id, "thread_reply", at=now, actor=sender, message_id=verdict.message_id,
+        )
+        return Outcome(
+            key, "reply", "thread_event",
+            f"a message in the thread of R-{referral_id} from {sender}", referral_id, verdict,
+        )
+
+    def _bounce(self, key: str, verdict: Classification, *, now: datetime) -> Outcome:
+        referral_id = self._thread_of(verdict)
+        if referral_id is not None:
+            self.store.add_event(
+                referral_id, "bounce", at=now, actor=verdict.failed_recipient,
+                message_id=verdict.message_id,
+                detail={"failed_recipient": verdict.failed_recipient, "reason": verdict.reason},
+            )
+        return Outcome(key, "bounce", "bounce", verdict.reason, referral_id, verdict)
