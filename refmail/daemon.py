@@ -1,0 +1,195 @@
+"""The ``refmail run`` loop: fetch new mail, apply it, (send what is due), wait.
+
+Shaped like rq's worker: signal handlers only set a flag, which the loop
+checks between messages, so SIGTERM/SIGINT finish the message in hand and exit
+cleanly; :meth:`Daemon.cycle` is one full pass for ``--once`` (cron, tests);
+cleanup happens in ``finally``.
+
+Waiting uses IMAP IDLE when the server offers it, so a new intro is handled
+within a second of delivery, and the ``schedule`` library for periodic work
+(the poll fallback now; nudges and weekly summaries join it later).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import schedule
+
+from .config import Config
+from .errors import MailboxError
+from .mailbox import Fetched, Mailbox, MailboxUnavailable, Position, Retry
+from .store import Store
+from .tracker import MessageSource, Outcome, Tracker
+
+__all__ = ["CycleReport", "Daemon"]
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did: outcome counts and the messages that failed."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def processed(self) -> int:
+        return sum(self.outcomes.values())
+
+    def summary(self) -> str:
+        if not self.processed:
+            text = "No new mail."
+        else:
+            parts = ", ".join(
+                f"{n} {k.replace('_', ' ')}" for k, n in sorted(self.outcomes.items())
+            )
+            text = f"Processed {self.processed} message{'s' if self.processed != 1 else ''}: {parts}."
+        if self.interrupted:
+            text += " Stopped early on request."
+        return text
+
+
+class Daemon:
+    """Runs the tracker over the configured IMAP folder."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        send: bool = True,
+        clock: Callable[[], datetime] = utc_now,
+        mailbox: Mailbox | None = None,
+        tracker: Tracker | None = None,
+        retry: Retry | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.send = send
+        self.clock = clock
+        self.mailbox = mailbox or Mailbox(config.imap)
+        self.tracker = tracker or Tracker(config, store)
+        self.retry = retry or Retry()
+        self.stopping = False
+        self._last_error: str | None = None
+
+    # -- signals -------------------------------------------------------------
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        """Ask the loop to stop after the current message (safe in a signal handler)."""
+        self.stopping = True
+
+    def _stop_requested(self) -> bool:
+        return self.stopping
+
+    # -- one cycle -------------------------------------------------------------
+    def cycle(self) -> CycleReport:
+        """Fetch everything new, apply it, and return what happened.
+
+        Raises :class:`MailboxError` when the server cannot be used (after the
+        retries of :class:`Retry` for outages).
+        """
+        report = CycleReport()
+        folder = self.config.imap.folder
+        self.mailbox.connect()
+        stored = self.store.position(folder)
+        position = Position(*stored) if stored else None
+        for item in self.mailbox.fetch_new(position, retry=self.retry, stop=self._stop_requested):
+            outcome = self._handle(item, folder)
+            report.outcomes[outcome.outcome] += 1
+            if outcome.failed:
+                report.failed.append(f"UID {item.uid}: {outcome.reason}")
+            if self.stopping:
+                report.interrupted = True
+                break
+        if report.processed:
+            log.info("%s", report.summary())
+        return report
+
+    def _handle(self, item: Fetched, folder: str) -> Outcome:
+        source = MessageSource(folder, item.uidvalidity, item.uid)
+        now = self.clock()
+        if item.too_large:
+            limit = self.config.imap.max_message_size
+            outcome = self.tracker.record_failure(
+                b"",
+                reason=f"{item.size} bytes, over max_message_size ({limit}); not downloaded",
+                now=now,
+                source=source,
+                outcome="too_large",
+                key=f"too-large:{item.uidvalidity}:{item.uid}",
+            )
+        else:
+            outcome = self.tracker.process(item.raw, now=now, source=source)
+        if outcome.failed:
+            try:
+                self.mailbox.flag(item.uid, uidvalidity=item.uidvalidity)
+            except MailboxError as exc:
+                log.warning("could not flag failed message UID %d: %s", item.uid, exc)
+        return outcome
+
+    def _guarded_cycle(self) -> None:
+        """A cycle for the loop: server problems are logged once, never fatal."""
+        try:
+            self.cycle()
+        except MailboxUnavailable as exc:
+            # The Mailbox already logged the outage; keep polling until it ends.
+            self._note_error(str(exc), already_logged=True)
+            self.mailbox.close()
+        except MailboxError as exc:
+            # Wrong password, TLS, missing folder: logged once, retried each
+            # poll in case an administrator fixes it on the server side.
+            self._note_error(str(exc))
+            self.mailbox.close()
+        else:
+            if self._last_error is not None:
+                log.info("mail server usable again")
+            self._last_error = None
+
+    def _note_error(self, message: str, *, already_logged: bool = False) -> None:
+        if message != self._last_error and not already_logged:
+            log.error("%s (will retry every %s)", message, self.config.timing.poll_interval)
+        self._last_error = message
+
+    # -- the loop ----------------------------------------------------------------
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT: IDLE (or poll), cycle, repeat."""
+        previous: dict[signal.Signals, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, self.request_stop)
+        poll = max(1.0, self.config.timing.poll_interval.total_seconds())
+        scheduler = schedule.Scheduler()
+        scheduler.every(int(poll)).seconds.do(self._guarded_cycle)
+        log.info(
+            "refmail watching %s on %s (%s)",
+            self.config.imap.folder,
+            self.mailbox.where,
+            self.config.group.tracking_address,
+        )
+        try:
+            self._guarded_cycle()
+            while not self.stopping:
+                idle = scheduler.idle_seconds
+                wait = poll if idle is None else max(0.2, min(poll, idle))
+                if self.mailbox.wait_for_mail(wait, self._stop_requested) and not self.stopping:
+                    self._guarded_cycle()
+                if not self.stopping:
+                    scheduler.run_pending()
+        finally:
+            self.mailbox.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            log.info("refmail stopped")
