@@ -146,8 +146,9 @@ class Daemon:
         try:
             self.cycle()
         except MailboxUnavailable as exc:
-            # The Mailbox already logged the outage; keep polling until it ends.
-            self._note_error(str(exc), already_logged=True)
+            # Logged by the Mailbox when it handled the outage itself (retries);
+            # keep polling until it ends.
+            self._note_error(str(exc), already_logged=exc.logged)
             self.mailbox.close()
         except MailboxError as exc:
             # Wrong password, TLS, missing folder: logged once, retried each

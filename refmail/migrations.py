@@ -118,9 +118,55 @@ def _m0001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m0002_outbox(db: sqlite_utils.Database) -> None:
+    """The durable outbox and per-person state (STOP, bounces).
+
+    An outgoing message is rendered completely (``raw``, with its final
+    Message-ID) and stored in the same transaction as the state change that
+    causes it; sending only reads this table. A crash between the SMTP ``250``
+    and marking the row sent resends the identical bytes, Message-ID included.
+    ``UNIQUE (referral_id, step, recipient, seq)`` makes "each step at most
+    once per referral and person" a property of the schema, not of the code.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            referral_id INTEGER REFERENCES referrals(id),
+            step TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            seq INTEGER NOT NULL DEFAULT 0,
+            message_id TEXT NOT NULL UNIQUE,
+            token TEXT,
+            subject TEXT NOT NULL,
+            raw BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'sent', 'failed', 'bounced', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (referral_id, step, recipient, seq)
+        );
+        CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+        CREATE INDEX outbox_recipient ON outbox(recipient, created_at);
+
+        CREATE TABLE people (
+            address TEXT PRIMARY KEY,
+            stopped_at TEXT,
+            bounced_at TEXT,
+            bounce_reason TEXT
+        );
+        """,
+    )
+
+
 #: Every migration, in the order it must be applied.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
+    ("0002_outbox", _m0002_outbox),
 ]
 
 

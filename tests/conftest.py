@@ -1,0 +1,96 @@
+"""Shared pytest fixtures: real Dovecot and SMTP servers on 127.0.0.1.
+
+Fixtures (all stop exactly what they started, even when the test fails):
+
+- ``dovecot`` (session): one Dovecot with user ``refs`` / ``refs-secret``.
+  Tests may stop or restart it; the next test using ``mail_env`` or
+  ``clean_dovecot`` starts it again if needed.
+- ``clean_dovecot`` (function): the session Dovecot, running, with ``refs``'s
+  INBOX emptied (other folders deleted) — an isolated mailbox per test.
+- ``private_dovecot`` (function): a Dovecot of the test's own, for tests that
+  restart it, change UIDVALIDITY or stop it (users ``refs`` and ``other``).
+- ``smtp_server`` (function): an SMTP server delivering to ``clean_dovecot``.
+- ``mail_env`` (function): both of the above plus helpers, with
+  ``$REFMAIL_TEST_IMAP_PASSWORD`` set to ``refs``'s password::
+
+      @pytest.mark.servers
+      def test_intro_is_tracked(mail_env):
+          mail_env.send(raw, "tom@beckerroofing.example", ["refs@group.example"])
+          settings = mail_env.imap_settings()          # refmail.config.ImapSettings
+          ...                                          # run refmail against it
+          assert mail_env.smtp.sent_to("tom@beckerroofing.example")
+
+Tests that use any of these should carry the ``servers`` marker.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# mailservers.py sits beside this file; make it importable even if tests/
+# later becomes a package (pytest then stops adding this directory itself).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mailservers import Dovecot, MailEnv, SmtpServer
+
+TRACKER_USER = "refs"
+TRACKER_PASSWORD = "refs-secret"
+PASSWORD_ENV = "REFMAIL_TEST_IMAP_PASSWORD"
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    server = Dovecot(users={TRACKER_USER: TRACKER_PASSWORD})
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def clean_dovecot(dovecot: Dovecot) -> Dovecot:
+    """The session Dovecot, running, with an empty tracking INBOX."""
+    if not dovecot.running:
+        dovecot.start()
+    dovecot.empty(TRACKER_USER)
+    return dovecot
+
+
+@pytest.fixture
+def private_dovecot() -> Iterator[Dovecot]:
+    """A Dovecot only this test uses: safe to restart, stop or corrupt."""
+    server = Dovecot(users={TRACKER_USER: TRACKER_PASSWORD, "other": "other-secret"})
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def smtp_server(clean_dovecot: Dovecot) -> Iterator[SmtpServer]:
+    server = SmtpServer(clean_dovecot)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mail_env(
+    clean_dovecot: Dovecot, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> MailEnv:
+    monkeypatch.setenv(PASSWORD_ENV, TRACKER_PASSWORD)
+    return MailEnv(
+        dovecot=clean_dovecot,
+        smtp=smtp_server,
+        user=TRACKER_USER,
+        password=TRACKER_PASSWORD,
+        password_env=PASSWORD_ENV,
+    )
