@@ -40,6 +40,7 @@ __all__ = [
     "Group",
     "ImapSettings",
     "Member",
+    "Nudges",
     "SmtpSettings",
     "Storage",
     "Timing",
@@ -240,6 +241,26 @@ class Timing(_Section):
     backfill: Duration = timedelta(days=14)
 
 
+class Nudges(_Section):
+    """Policy for refmail's own mail: how much, to whom, in which words."""
+
+    #: Feedback requests to each prospect: 0 switches them off, at most 2.
+    prospect_feedback: int = Field(default=1, ge=0, le=2)
+    #: At most this many messages to one person in any 7 days (acknowledgements
+    #: of the person's own intro excepted).
+    max_per_week: int = Field(default=4, ge=1, le=50)
+    #: A directory whose templates override the built-in ones (same file names).
+    template_dir: str = ""
+
+    def template_path(self, config_source: Path | None) -> Path | None:
+        if not self.template_dir:
+            return None
+        path = Path(self.template_dir).expanduser()
+        if not path.is_absolute() and config_source is not None:
+            path = config_source.parent / path
+        return path
+
+
 class Config(_Section):
     """The whole configuration, with address helpers used by classification."""
 
@@ -249,6 +270,7 @@ class Config(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     storage: Storage = Field(default_factory=Storage)
     timing: Timing = Field(default_factory=Timing)
+    nudges: Nudges = Field(default_factory=Nudges)
 
     #: The file this config was read from (None when built in code).
     source: Path | None = None

@@ -363,6 +363,37 @@ class Store:
     def count_referrals(self) -> int:
         return int(self.db.conn.execute("SELECT count(*) FROM referrals").fetchone()[0])
 
+    # -- people --------------------------------------------------------------
+    def stop_person(self, address: str, now: datetime) -> None:
+        """``STOP``: no more nudges to ``address``, for any referral."""
+        self.db.conn.execute(
+            "INSERT INTO people (address, stopped_at) VALUES (?, ?) "
+            "ON CONFLICT(address) DO UPDATE SET stopped_at = coalesce(stopped_at, excluded.stopped_at)",
+            (address, iso(now)),
+        )
+
+    def bounce_person(self, address: str, reason: str, now: datetime) -> None:
+        """A permanent delivery failure: mail to ``address`` stops."""
+        self.db.conn.execute(
+            "INSERT INTO people (address, bounced_at, bounce_reason) VALUES (?, ?, ?) "
+            "ON CONFLICT(address) DO UPDATE SET bounced_at = excluded.bounced_at, "
+            "bounce_reason = excluded.bounce_reason",
+            (address, iso(now), reason[:500]),
+        )
+
+    def blocked_people(self, addresses: Iterable[str]) -> set[str]:
+        """Which of ``addresses`` said STOP or bounced."""
+        wanted = sorted({a for a in addresses if a})
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        rows = self.db.conn.execute(
+            f"SELECT address FROM people WHERE address IN ({marks}) "
+            "AND (stopped_at IS NOT NULL OR bounced_at IS NOT NULL)",
+            wanted,
+        ).fetchall()
+        return {r[0] for r in rows}
+
     # -- settings ----------------------------------------------------------
     def setting(self, key: str) -> str | None:
         row = self.db.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
