@@ -163,10 +163,30 @@ def _m0002_outbox(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m0003_outbox_keys(db: sqlite_utils.Database) -> None:
+    """"At most once" also for mail tied to no referral, and lookups by token.
+
+    SQLite treats NULLs as distinct in a UNIQUE constraint, so 0002's
+    ``UNIQUE (referral_id, step, recipient, seq)`` never fires for rows with
+    no referral (weekly summaries, notices to admins); this index does.
+    Replies to nudges are matched by their plus token, once per incoming
+    reply: an index keeps that from scanning the whole outbox.
+    """
+    _run(
+        db,
+        """
+        CREATE UNIQUE INDEX outbox_step_once
+            ON outbox(ifnull(referral_id, -1), step, recipient, seq);
+        CREATE INDEX outbox_token ON outbox(token) WHERE token IS NOT NULL;
+        """,
+    )
+
+
 #: Every migration, in the order it must be applied.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
     ("0002_outbox", _m0002_outbox),
+    ("0003_outbox_keys", _m0003_outbox_keys),
 ]
 
 

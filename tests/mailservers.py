@@ -40,6 +40,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -646,6 +647,26 @@ class _Handler:
         return "250 2.0.0 OK: delivered"
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """``(cert.pem, key.pem)`` in ``directory``: self-signed, for 127.0.0.1 and localhost."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise RuntimeError("a TLS test server needs the openssl command line tool")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    key.chmod(0o600)
+    return cert, key
+
+
 class SmtpServer:
     """An SMTP server on 127.0.0.1 that delivers to Dovecot before answering 250.
 
@@ -653,6 +674,8 @@ class SmtpServer:
     recipient is a Dovecot user. ``refuse(451)`` makes RCPT (or DATA) fail
     until ``accept()``, for fault tests. With ``credentials`` AUTH PLAIN/LOGIN
     is offered over plain text (loopback only) and required before MAIL FROM.
+    ``tls="starttls"`` offers (and requires) STARTTLS, ``tls="ssl"`` speaks
+    implicit TLS, both with a self-signed certificate in :attr:`cert_file`.
     """
 
     def __init__(
@@ -660,13 +683,20 @@ class SmtpServer:
         dovecot: Dovecot | None = None,
         *,
         credentials: Mapping[str, str] | None = None,
+        tls: str | None = None,
     ) -> None:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
+        if tls not in (None, "starttls", "ssl"):
+            raise ValueError("tls is None, 'starttls' or 'ssl'")
         self.dovecot = dovecot
         self.host = LOOPBACK
         self.port = free_port()
+        self.tls = tls
+        #: The self-signed certificate (for 127.0.0.1 and localhost) when ``tls`` is set.
+        self.cert_file: Path | None = None
+        self._cert_dir: Path | None = None
         self._lock = threading.Lock()
         self._messages: list[Accepted] = []
         self._refusal: _Refusal | None = None
@@ -686,6 +716,15 @@ class SmtpServer:
             # AUTH is enforced at MAIL FROM by the handler: aiosmtpd's own
             # auth_required warns when combined with plain text (loopback here).
             kwargs = {"authenticator": authenticator, "auth_require_tls": False}
+        if tls:
+            self._cert_dir = Path(tempfile.mkdtemp(prefix="rmsmtp-", dir="/tmp"))
+            self.cert_file, key_file = self_signed_certificate(self._cert_dir)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.cert_file, key_file)
+            if tls == "ssl":  # implicit TLS from the first byte (RFC 8314 §3.3)
+                kwargs["ssl_context"] = context
+            else:  # STARTTLS offered and required before MAIL (RFC 3207)
+                kwargs.update(tls_context=context, require_starttls=True)
         self._controller = Controller(
             _Handler(self),
             hostname=self.host,
@@ -707,6 +746,9 @@ class SmtpServer:
         if self._started:
             self._started = False
             self._controller.stop()
+        if self._cert_dir is not None:
+            shutil.rmtree(self._cert_dir, ignore_errors=True)
+            self._cert_dir = None
 
     def __enter__(self) -> SmtpServer:
         return self.start()
