@@ -251,6 +251,9 @@ def demo(out: str | None) -> None:
     """
     from .demo import run_demo
 
+    # The demo tells its own story; routine INFO lines would only clutter it.
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("refmail").setLevel(logging.WARNING)
     run_demo(Path(out) if out else None)
 
 

@@ -26,8 +26,11 @@ import schedule
 from .config import Config
 from .errors import MailboxError
 from .mailbox import Fetched, Mailbox, MailboxUnavailable, Position, Retry
+from .outbox import DeliveryReport, OutboxItem
+from .planner import Planner
 from .store import Store
 from .tracker import MessageSource, Outcome, Tracker
+from .transport import SmtpTransport
 
 __all__ = ["CycleReport", "Daemon"]
 
@@ -45,6 +48,9 @@ class CycleReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     failed: list[str] = field(default_factory=list)
     interrupted: bool = False
+    planned: int = 0
+    delivery: DeliveryReport | None = None
+    queued: int = 0
 
     @property
     def processed(self) -> int:
@@ -58,6 +64,12 @@ class CycleReport:
                 f"{n} {k.replace('_', ' ')}" for k, n in sorted(self.outcomes.items())
             )
             text = f"Processed {self.processed} message{'s' if self.processed != 1 else ''}: {parts}."
+        if self.planned:
+            text += f" Queued {self.planned} new message{'s' if self.planned != 1 else ''}."
+        if self.delivery is not None:
+            text += f" {self.delivery.summary()}"
+        elif self.queued:
+            text += f" {self.queued} message{'s' if self.queued != 1 else ''} waiting in the outbox."
         if self.interrupted:
             text += " Stopped early on request."
         return text
@@ -75,6 +87,7 @@ class Daemon:
         clock: Callable[[], datetime] = utc_now,
         mailbox: Mailbox | None = None,
         tracker: Tracker | None = None,
+        planner: Planner | None = None,
         retry: Retry | None = None,
     ) -> None:
         self.config = config
@@ -82,7 +95,8 @@ class Daemon:
         self.send = send
         self.clock = clock
         self.mailbox = mailbox or Mailbox(config.imap)
-        self.tracker = tracker or Tracker(config, store)
+        self.planner = planner or (tracker.planner if tracker else None) or Planner(config, store)
+        self.tracker = tracker or Tracker(config, store, planner=self.planner)
         self.retry = retry or Retry()
         self.stopping = False
         self._last_error: str | None = None
@@ -115,9 +129,33 @@ class Daemon:
             if self.stopping:
                 report.interrupted = True
                 break
-        if report.processed:
+        if not self.stopping:
+            report.planned = self.planner.plan_all(self.clock())
+            if self.send:
+                report.delivery = self.deliver()
+            else:
+                report.queued = len(self.planner.outbox.due(self.clock()))
+        if report.processed or report.planned or (report.delivery and report.delivery.attempted):
             log.info("%s", report.summary())
         return report
+
+    def deliver(self) -> DeliveryReport | None:
+        """Send what the outbox holds that is due, over one SMTP connection."""
+        outbox = self.planner.outbox
+        if not outbox.due(self.clock(), limit=1):
+            return None
+
+        def failed(item: OutboxItem, error: str) -> None:
+            self.planner.notify_failure(item, error, self.clock())
+
+        with SmtpTransport(self.config.smtp) as transport:
+            return outbox.deliver(
+                transport,
+                mail_from=self.config.group.tracking_address,
+                now=self.clock,
+                on_permanent=failed,
+                stop=self._stop_requested,
+            )
 
     def _handle(self, item: Fetched, folder: str) -> Outcome:
         source = MessageSource(folder, item.uidvalidity, item.uid)

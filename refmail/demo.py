@@ -4,7 +4,9 @@ No mail server and no config: the embedded group (``demo_data/group.toml``)
 and its inbox (``demo_data/inbox/*.eml``, realistic mail from Gmail, Outlook,
 Apple Mail and Thunderbird) are copied into a local Maildir, and the same
 :class:`~refmail.tracker.Tracker` the daemon uses reads it on a simulated
-clock, so the demo shows exactly what refmail would capture — and why.
+clock, so the demo shows exactly what refmail would capture — and why. Then
+:mod:`refmail.scenario` plays five weeks of replies and follow-up, writing
+every message refmail sends to ``sent/`` where the user can open it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import mailbox
 import tempfile
 import tomllib
 from collections import Counter
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,11 +27,13 @@ from rich.table import Table
 
 from .config import Config, load_config
 from .display import referrals_table
+from .planner import Planner
+from .scenario import FileTransport, Reply, SentMail, play
 from .sources import MailSource
 from .store import Store
 from .tracker import Outcome, Tracker
 
-__all__ = ["DEMO_NOW", "demo_config", "demo_messages", "run_demo"]
+__all__ = ["DEMO_NOW", "DemoResult", "demo_config", "demo_messages", "run_demo"]
 
 #: The demo's simulated "now": the Monday the sample mail leads up to.
 DEMO_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/Chicago"))
@@ -90,8 +95,17 @@ def _describe(outcome: Outcome) -> str:
     return outcome.reason
 
 
-def run_demo(out: Path | None = None, *, console: Console | None = None) -> list[Outcome]:
-    """Run the demo, print what happened, and return each message's outcome."""
+@dataclass
+class DemoResult:
+    """What the demo did: each inbox message's outcome and every message sent."""
+
+    outcomes: list[Outcome]
+    sent: list[SentMail]
+    workdir: Path
+
+
+def run_demo(out: Path | None = None, *, console: Console | None = None) -> DemoResult:
+    """Run the demo, print what happened, and return what it did."""
     console = console or Console()
     workdir = Path(tempfile.mkdtemp(prefix="refmail-demo-")) if out is None else out
     workdir.mkdir(parents=True, exist_ok=True)
@@ -108,8 +122,11 @@ def run_demo(out: Path | None = None, *, console: Console | None = None) -> list
     )
     store = Store.open(config.database_path())
     outcomes: list[Outcome] = []
+    clock = [DEMO_NOW]
+    transport = FileTransport(workdir / "sent", lambda: clock[0])
     try:
-        tracker = Tracker(config, store)
+        planner = Planner(config, store)
+        tracker = Tracker(config, store, planner=planner)
         table = Table(title="What refmail did with each message", expand=False)
         table.add_column("#", justify="right")
         table.add_column("Message")
@@ -126,18 +143,59 @@ def run_demo(out: Path | None = None, *, console: Console | None = None) -> list
                 escape(_describe(outcome)),
             )
         console.print(table)
+        counts = Counter(o.outcome for o in outcomes)
+        console.print(
+            f"{counts['created']} referrals tracked from {len(outcomes)} messages; "
+            f"{counts['ignored']} ignored, {counts['bounce']} bounces, "
+            f"{counts['first_contact'] + counts['thread_event']} thread updates.\n"
+        )
+        console.rule("[bold]Five weeks of follow-up[/] (simulated clock)")
+        replies: list[tuple[Reply, Outcome | None]] = []
+        play(
+            tracker, planner, transport, clock, mail_from=config.group.tracking_address,
+            on_reply=lambda reply, outcome: replies.append((reply, outcome)),
+        )
+        _print_story(console, config, transport.sent, replies)
         console.print()
         referrals_table(store.iter_referrals(), out=console)
     finally:
         store.close()
-    counts = Counter(o.outcome for o in outcomes)
     console.print(
-        f"\n{counts['created']} referrals tracked from {len(outcomes)} messages; "
-        f"{counts['ignored']} ignored, {counts['bounce']} bounces, "
-        f"{counts['first_contact'] + counts['thread_event']} thread updates."
-    )
-    console.print(
-        f"Files are in {escape(str(workdir))}. Explore them with\n"
+        f"\n{len(transport.sent)} messages sent, each written to "
+        f"[bold]{escape(str(workdir / 'sent'))}[/] (.eml, and .html to open in a browser).\n"
+        f"Explore the database with\n"
         f"  [bold]refmail --config {escape(str(workdir / 'refmail.toml'))} referrals --json[/]"
     )
-    return outcomes
+    return DemoResult(outcomes, transport.sent, workdir)
+
+
+def _print_story(
+    console: Console,
+    config: Config,
+    sent: list[SentMail],
+    replies: list[tuple[Reply, Outcome | None]],
+) -> None:
+    """One table: refmail's messages and people's replies, in time order."""
+    zone = config.zone
+    rows: list[tuple[datetime, str, str, str, str]] = []
+    for mail in sent:
+        rows.append((mail.at, "refmail →", mail.to, mail.step.replace("_", " "), mail.subject))
+    for reply, outcome in replies:
+        hour, minute = (int(x) for x in reply.time.split(":"))
+        at = (DEMO_NOW + timedelta(days=reply.day)).replace(hour=hour, minute=minute)
+        what = outcome.reason if outcome else "no message to answer"
+        first_line = reply.body.splitlines()[0]
+        rows.append((at, "reply ←", reply.sender, what, first_line[:70]))
+    table = Table(expand=False)
+    table.add_column("When", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("Who")
+    table.add_column("What")
+    table.add_column("Subject / words")
+    for at, arrow, who, what, text in sorted(rows, key=lambda r: r[0]):
+        style = "cyan" if arrow.startswith("refmail") else "yellow"
+        table.add_row(
+            at.astimezone(zone).strftime("%a %b %d %H:%M"), f"[{style}]{arrow}[/]",
+            escape(who), escape(what), escape(text),
+        )
+    console.print(table)

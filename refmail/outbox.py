@@ -33,7 +33,7 @@ from typing import Any
 
 from .errors import TransportError
 from .store import Store, iso
-from .transport import PermanentFailure, SmtpTransport, TemporaryFailure
+from .transport import PermanentFailure, TemporaryFailure, Transport
 
 __all__ = ["DeliveryReport", "Outbox", "OutboxItem", "backoff"]
 
@@ -379,7 +379,7 @@ class Outbox:
     # -- sending ----------------------------------------------------------------
     def deliver(
         self,
-        transport: SmtpTransport,
+        transport: Transport,
         *,
         mail_from: str,
         now: Callable[[], datetime],
@@ -441,7 +441,7 @@ class Outbox:
             )
         return report
 
-    def _failing(self, exc: TransportError, transport: SmtpTransport) -> None:
+    def _failing(self, exc: TransportError, transport: Transport) -> None:
         """Log the start of an outage once; later attempts in it only at DEBUG."""
         self._outage_failures += 1
         kind = "temporary" if isinstance(exc, TemporaryFailure) else "configuration"
@@ -456,7 +456,7 @@ class Outbox:
                 "cannot send mail via %s until this is fixed (mail stays queued): %s", transport.where, exc
             )
 
-    def _working(self, transport: SmtpTransport) -> None:
+    def _working(self, transport: Transport) -> None:
         if self._outage is not None:
             log.info(
                 "sending mail via %s works again after %d failed attempts",

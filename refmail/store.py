@@ -330,7 +330,7 @@ class Store:
             parties[p.pop("referral_id")].append(p)
         events: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
         for e in self.db.query(
-            f"SELECT referral_id, at, kind, actor, message_id, detail FROM events "
+            f"SELECT referral_id, id, at, kind, actor, message_id, detail FROM events "
             f"WHERE referral_id IN ({marks}) ORDER BY id",
             ids,
         ):
@@ -350,6 +350,7 @@ class Store:
                     "parties": [p["address"] for p in ps if p["role"] != "referrer"],
                     "names": {p["address"]: p["name"] for p in ps if p["name"]},
                     "subject": r["subject"],
+                    "intro_message_id": r["intro_message_id"],
                     "roles_reason": r["roles_reason"],
                     "silent": bool(r["silent"]),
                     "introduced_at": r["introduced_at"],
@@ -359,6 +360,27 @@ class Store:
                 }
             )
         return out
+
+    def set_roles(self, referral_id: int, provider: str, now: datetime) -> None:
+        """Make ``provider`` the provider and every other party a prospect."""
+        self.db.conn.execute(
+            "UPDATE parties SET role = CASE WHEN address = ? THEN 'provider' ELSE 'prospect' END "
+            "WHERE referral_id = ? AND role != 'referrer'",
+            (provider, referral_id),
+        )
+        self.db.conn.execute(
+            "UPDATE referrals SET provider = ?, updated_at = ? WHERE id = ?",
+            (provider, iso(now), referral_id),
+        )
+
+    def referral_ids_to_plan(self, since: datetime) -> list[int]:
+        """Referrals that may have something due: not silent, and open or recently changed."""
+        rows = self.db.conn.execute(
+            "SELECT id FROM referrals WHERE silent = 0 AND (status IN "
+            "('introduced','contacted','meeting','proposal') OR updated_at >= ?) ORDER BY id",
+            (iso(since),),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
 
     def count_referrals(self) -> int:
         return int(self.db.conn.execute("SELECT count(*) FROM referrals").fetchone()[0])

@@ -21,10 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import TYPE_CHECKING
 
 from .classification import Classification
 from .config import Config
 from .store import PartyRow, Store
+
+if TYPE_CHECKING:
+    from .planner import Planner
+    from .responses import Responses
 
 __all__ = ["MessageSource", "Outcome", "Tracker", "message_key"]
 
@@ -111,10 +116,30 @@ def _parse_date(value: str | None, now: datetime) -> datetime:
 class Tracker:
     """Applies messages to a :class:`Store` under a group :class:`Config`."""
 
-    def __init__(self, config: Config, store: Store, classify: Classifier | None = None):
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        classify: Classifier | None = None,
+        planner: Planner | None = None,
+    ):
+        """``planner`` enables the lifecycle: replies to nudges are applied and
+        the messages a change makes due are queued in the same transaction.
+        Without it (``refmail import``) mail is tracked and nothing is queued.
+        """
         self.config = config
         self.store = store
         self.classify = classify or _default_classifier()
+        self.planner = planner
+        self.responses: Responses | None = None
+        if planner is not None:
+            from .responses import Responses
+
+            self.responses = Responses(config, store, planner.outbox, planner.signer)
+
+    def _plan(self, referral_id: int | None, now: datetime) -> None:
+        if self.planner is not None and referral_id is not None:
+            self.planner.plan(referral_id, now)
 
     # -- entry points ------------------------------------------------------
     def process(
@@ -268,6 +293,7 @@ class Tracker:
                 "silent": silent,
             },
         )
+        self._plan(referral_id, now)
         return Outcome(key, "intro", "created", verdict.reason, referral_id, verdict)
 
     def _thread_of(self, verdict: Classification) -> int | None:
@@ -275,6 +301,19 @@ class Tracker:
         return self.store.referral_for_thread(ids)
 
     def _reply(self, key: str, verdict: Classification, *, now: datetime, silent: bool) -> Outcome:
+        if self.responses is not None:
+            from .responses import Verdict
+
+            match = self.responses.match(verdict)
+            if isinstance(match, Verdict):
+                return Outcome(key, "reply", match.outcome, match.reason, match.referral_id, verdict)
+            if match is not None:
+                applied = self.responses.apply(verdict, match, now)
+                if applied.outcome == "nudge_reply":
+                    self._plan(applied.referral_id, now)
+                return Outcome(
+                    key, "reply", applied.outcome, applied.reason, applied.referral_id, verdict
+                )
         referral_id = self._thread_of(verdict)
         if referral_id is None:
             if verdict.as_intro is not None and verdict.as_intro.kind == "intro":
@@ -304,6 +343,7 @@ class Tracker:
                     message_id=verdict.message_id,
                     detail={"from": "introduced", "to": "contacted", "why": "first contact"},
                 )
+                self._plan(referral_id, now)
             return Outcome(
                 key, "reply", "first_contact",
                 f"{sender} (provider) wrote to {', '.join(to_prospect)}", referral_id, verdict,
@@ -317,6 +357,15 @@ class Tracker:
         )
 
     def _bounce(self, key: str, verdict: Classification, *, now: datetime) -> Outcome:
+        if self.planner is not None:
+            # A bounce of refmail's own message: that nudge is not retried, the
+            # address gets no more mail, and the referrer (or admin) is told.
+            for message_id in [verdict.in_reply_to or "", *verdict.references]:
+                item = self.planner.outbox.by_message_id(message_id) if message_id else None
+                if item is not None:
+                    self.planner.outbox.mark_bounced(item.id, verdict.reason, now)
+                    self.planner.notify_failure(item, verdict.reason, now)
+                    return Outcome(key, "bounce", "bounce", verdict.reason, item.referral_id, verdict)
         referral_id = self._thread_of(verdict)
         if referral_id is not None:
             self.store.add_event(

@@ -35,11 +35,28 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
+from typing import Protocol
 
 from .config import SmtpSettings, is_loopback
 from .errors import ConfigError, TransportError
 
-__all__ = ["PermanentFailure", "SmtpTransport", "TemporaryFailure"]
+__all__ = [
+    "PermanentFailure",
+    "SmtpTransport",
+    "TemporaryFailure",
+    "Transport",
+]
+
+
+class Transport(Protocol):
+    """What the outbox needs from a sender: SMTP in production, files in the demo."""
+
+    @property
+    def where(self) -> str: ...
+
+    def send(
+        self, raw: bytes, *, mail_from: str, rcpt_tos: Sequence[str]
+    ) -> dict[str, tuple[int, str]]: ...
 
 log = logging.getLogger(__name__)
 

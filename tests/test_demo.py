@@ -15,7 +15,8 @@ from refmail.demo import demo_messages, run_demo
 
 def test_demo_outcomes_match_the_documented_inbox(tmp_path: Path) -> None:
     out = io.StringIO()
-    outcomes = run_demo(tmp_path, console=Console(file=out, width=200))
+    result = run_demo(tmp_path, console=Console(file=out, width=200))
+    outcomes = result.outcomes
     names = [name for name, _ in demo_messages()]
     assert [o.outcome for o in outcomes] == [DEMO_EXPECTED[n[:2]][0] for n in names]
     for name, outcome in zip(names, outcomes, strict=True):
@@ -28,6 +29,16 @@ def test_demo_outcomes_match_the_documented_inbox(tmp_path: Path) -> None:
     text = out.getvalue()
     assert "9 referrals tracked from 15 messages" in text
     assert "roles unknown" in text
+    # The lifecycle act: replies change statuses and refmail answers.
+    steps = [(m.referral, m.step, m.to) for m in result.sent]
+    assert ("R-2", "relay_thanks", "mei@chencpa.example") in steps
+    assert ("R-2", "closed_thanks", "mei@chencpa.example") in steps
+    assert ("R-9", "roles_question", "greg@lindqvistinsurance.example") in steps
+    assert not any(m.to == "javier@lacocinaderuiz.example" and m.step == "stale_reminder"
+                   for m in result.sent)
+    assert all(m.path.exists() for m in result.sent)
+    once = [s for s in steps if s[1] in {"ack", "thank_you", "closed_thanks", "roles_question"}]
+    assert len(once) == len(set(once))  # one-off steps at most once per person
     # The demo leaves a working config behind for the user to explore.
     assert (tmp_path / "refmail.toml").exists() and (tmp_path / "refmail.db").exists()
 

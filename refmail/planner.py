@@ -1,0 +1,270 @@
+"""From "what is due" to queued mail: rules, policy, rendering and the outbox.
+
+:mod:`refmail.rules` decides which steps are due for a referral; the planner
+applies the delivery policy (weekly cap, quiet hours), renders the message,
+signs its reply token and enqueues it — all inside the caller's transaction,
+so a status change and the update it causes are committed together or not at
+all (the durable-outbox rule). Sending is the outbox's job, not the planner's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from .composer import compose, new_message_id
+from .config import Config
+from .outbox import Outbox, OutboxItem
+from .rules import CAP_EXEMPT, Due, Event, ReferralView, due_messages, over_weekly_cap, quiet_until
+from .store import Store
+from .templates import Renderer
+from .tokens import TokenSigner, new_secret
+
+__all__ = ["Planner", "signer_for"]
+
+log = logging.getLogger(__name__)
+
+#: How long after its last change a closed referral is still looked at for
+#: event-driven messages (status updates, relayed thanks).
+RECENT = timedelta(days=30)
+
+
+def signer_for(store: Store) -> TokenSigner:
+    """The token signer, with the secret made at first run and kept in the database."""
+    secret = store.setting("token_secret")
+    if secret is None:
+        with store.transaction():
+            secret = store.setting("token_secret")
+            if secret is None:
+                secret = new_secret().hex()
+                store.set_setting("token_secret", secret)
+    return TokenSigner(bytes.fromhex(secret))
+
+
+def _first_name(name: str, address: str) -> str:
+    if name and "@" not in name:
+        return name.split()[0]
+    local = address.split("@")[0]
+    return local.replace(".", " ").replace("_", " ").split()[0].capitalize() if local else address
+
+
+class Planner:
+    """Plans and enqueues refmail's messages for referrals."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        outbox: Outbox | None = None,
+        renderer: Renderer | None = None,
+        signer: TokenSigner | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.outbox = outbox or Outbox(store)
+        self.renderer = renderer or Renderer(config, config.nudges.template_path(config.source))
+        self.signer = signer or signer_for(store)
+
+    # -- views -----------------------------------------------------------------
+    @staticmethod
+    def view(row: Mapping[str, Any]) -> ReferralView:
+        events = tuple(
+            Event(
+                id=int(e["id"]),
+                kind=e["kind"],
+                at=datetime.fromisoformat(e["at"]),
+                actor=e["actor"],
+                detail=e["detail"],
+            )
+            for e in row["events"]
+        )
+        return ReferralView(
+            id=int(row["id"]),
+            status=row["status"],
+            referrer=row["referrer"],
+            provider=row["provider"],
+            prospects=tuple(row["prospects"]),
+            parties=tuple(row["parties"]),
+            silent=bool(row["silent"]),
+            introduced_at=datetime.fromisoformat(row["introduced_at"]),
+            events=events,
+        )
+
+    def person(self, address: str, names: Mapping[str, str]) -> dict[str, str]:
+        member = self.config.member(address)
+        name = names.get(address) or (member.name if member else "") or address
+        return {"name": name, "first_name": _first_name(name, address), "email": address}
+
+    # -- planning ----------------------------------------------------------------
+    def plan(self, referral_id: int, now: datetime) -> list[int]:
+        """Enqueue every message due now for one referral; returns the outbox ids."""
+        row = self.store.referral(referral_id)
+        if row is None or row["silent"]:
+            return []
+        view = self.view(row)
+        recipients = {view.referrer, *view.parties}
+        with self.store.transaction():
+            dues = due_messages(
+                view,
+                self.config,
+                now,
+                already=self.outbox.enqueued(referral_id),
+                blocked=self.store.blocked_people(recipients),
+            )
+            queued = []
+            for due in dues:
+                item_id = self._enqueue(row, view, due, now)
+                if item_id is not None:
+                    queued.append(item_id)
+        return queued
+
+    def plan_all(self, now: datetime) -> int:
+        """Plan every referral that may have something due (time-based steps)."""
+        total = 0
+        for referral_id in self.store.referral_ids_to_plan(now - RECENT):
+            total += len(self.plan(referral_id, now))
+        return total
+
+    def _enqueue(self, row: Mapping[str, Any], view: ReferralView, due: Due, now: datetime) -> int | None:
+        if due.step not in CAP_EXEMPT:
+            recent = self.outbox.recent_to(
+                due.recipient, now - timedelta(days=7), exclude_steps=CAP_EXEMPT
+            )
+            if over_weekly_cap(recent, now, self.config):
+                log.info("R-%d: %s to %s held back by the weekly cap", view.id, due.step, due.recipient)
+                return None
+        context = self.context(row, view, due)
+        rendered = self.renderer.render(due.step, context)
+        token = context["token"]
+        message_id = new_message_id(self.config, view.id, due.step)
+        intro = row.get("intro_message_id")
+        raw = compose(
+            self.config,
+            rendered,
+            to=(context["recipient"]["name"], due.recipient),
+            message_id=message_id,
+            reply_token=token,
+            referral_id=view.id,
+            tag=f"R-{view.id}",
+            in_reply_to=intro,
+            references=[intro] if intro else [],
+            list_unsubscribe=not self.config.is_member(due.recipient),
+            date=now,
+        )
+        return self.outbox.enqueue(
+            referral_id=view.id,
+            step=due.step,
+            recipient=due.recipient,
+            seq=due.seq,
+            message_id=message_id,
+            token=token,
+            subject=rendered.subject,
+            raw=raw,
+            now=now,
+            not_before=quiet_until(now, self.config) or now,
+        )
+
+    def context(self, row: Mapping[str, Any], view: ReferralView, due: Due) -> dict[str, Any]:
+        names: Mapping[str, str] = row.get("names", {})
+        token = self.signer.issue(view.id, due.recipient, due.step, due.seq)
+        local, domain = self.config.group.tracking_address.split("@")
+        won = next(
+            (e for e in reversed(view.events) if e.kind == "status" and e.detail.get("to") == "won"),
+            None,
+        )
+        event: dict[str, Any] | None = None
+        if due.event_id is not None:
+            source = next((e for e in view.events if e.id == due.event_id), None)
+            if source is not None:
+                # Feedback carries words, not a status change: the template
+                # must not announce the referral's status as news again.
+                status = source.detail.get("to") if source.kind == "status" else None
+                event = {
+                    "kind": source.kind,
+                    "text": source.detail.get("text", ""),
+                    "status": status,
+                    "status_label": str(status or "").replace("_", " "),
+                    "value": source.detail.get("value"),
+                    "currency": source.detail.get("currency"),
+                    "actor": self.person(source.actor or "", names),
+                }
+        reminder = None
+        if due.step in {"stale_reminder", "no_news"}:
+            reminder = {"number": due.seq, "max": self.config.timing.max_reminders}
+        zone = self.config.zone
+        return {
+            "token": token,
+            "group": {
+                "name": self.config.group.name,
+                "tracking_address": self.config.group.tracking_address,
+            },
+            "referral": {
+                "id": view.id,
+                "tag": f"R-{view.id}",
+                "subject": row.get("subject", ""),
+                "status": view.status,
+                "status_label": view.status.replace("_", " "),
+                "introduced_on": view.introduced_at.astimezone(zone).strftime("%b %-d"),
+                "value": won.detail.get("value") if won else None,
+                "currency": won.detail.get("currency") if won else None,
+            },
+            "recipient": self.person(due.recipient, names),
+            "referrer": self.person(view.referrer, names),
+            "provider": self.person(view.provider, names) if view.provider else None,
+            "prospects": [self.person(a, names) for a in view.prospects],
+            "parties": [self.person(a, names) for a in view.parties],
+            "event": event,
+            "reminder": reminder,
+            "reply_address": f"{local}+{token}@{domain}",
+        }
+
+    # -- failures ------------------------------------------------------------------
+    def notify_failure(self, item: OutboxItem, error: str, now: datetime) -> int | None:
+        """Tell the referrer (or, for mail to the referrer, the admins) that a
+        message could not be delivered, and stop mail to that address."""
+        self.store.bounce_person(item.recipient, error, now)
+        if item.referral_id is None:
+            return None
+        self.store.add_event(
+            item.referral_id, "send_failed", at=now, actor=item.recipient,
+            detail={"step": item.step, "error": error[:300]},
+        )
+        row = self.store.referral(item.referral_id)
+        if row is None:
+            return None
+        view = self.view(row)
+        targets: Iterable[str] = (
+            [view.referrer] if item.recipient != view.referrer else self.config.group.admins
+        )
+        last = None
+        for target in targets:
+            if target in self.store.blocked_people([target]):
+                continue
+            due = Due("send_failed", target, item.id, f"message to {item.recipient} failed")
+            context = self.context(row, view, due)
+            context["event"] = {
+                "kind": "send_failed",
+                "text": error[:300],
+                "status": view.status,
+                "status_label": view.status.replace("_", " "),
+                "value": None,
+                "currency": None,
+                "actor": self.person(item.recipient, row.get("names", {})),
+            }
+            rendered = self.renderer.render("send_failed", context)
+            message_id = new_message_id(self.config, view.id, "send_failed")
+            raw = compose(
+                self.config, rendered, to=(context["recipient"]["name"], target),
+                message_id=message_id, reply_token=context["token"], referral_id=view.id,
+                tag=f"R-{view.id}", in_reply_to=None, references=[], list_unsubscribe=False,
+                date=now,
+            )
+            last = self.outbox.enqueue(
+                referral_id=view.id, step="send_failed", recipient=target, seq=item.id,
+                message_id=message_id, token=context["token"], subject=rendered.subject,
+                raw=raw, now=now, not_before=now,
+            )
+        return last
