@@ -41,7 +41,13 @@ sys.path.insert(0, str(ROOT))
 
 from refmail.reply import extract_reply, extract_reply_html, strip_quotes  # noqa: E402
 
-DEFAULT_CORPUS = Path(os.environ.get("REFMAIL_REPLY_CORPUS", "/work/shared/corpus/replies"))
+_BESIDE = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "replies"
+DEFAULT_CORPUS = Path(
+    os.environ.get(
+        "REFMAIL_REPLY_CORPUS",
+        str(_BESIDE if _BESIDE.is_dir() else Path("/work/shared/corpus/replies")),
+    )
+)
 COMMAND = ".venv/bin/python bench/reply_corpus.py"
 
 

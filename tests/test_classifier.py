@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mailbuild import build, rfc822_part
+from shared import SHARED
 
 import refmail.classifier as classifier
 from refmail.classification import Classification
@@ -20,8 +21,8 @@ from refmail.roles import Roles
 
 HERE = Path(__file__).parent
 MAIL = HERE / "data" / "mail"
-SAMPLES = Path("/work/shared/samples")
-CPYTHON = Path("/work/shared/corpus/mime/cpython-test-email")
+SAMPLES = SHARED / "samples"
+CPYTHON = SHARED / "corpus" / "mime" / "cpython-test-email"
 KINDS = {"intro", "reply", "bounce", "ignored"}
 
 NADIA = ("Nadia Flores", "nadia@floresmarketing.example")

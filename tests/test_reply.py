@@ -12,6 +12,7 @@ import html_text
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shared import SHARED
 
 from refmail.classification import Command
 from refmail.command import parse_amount, parse_command
@@ -23,7 +24,7 @@ from refmail.reply import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = SHARED / "samples"
 
 
 def _bench() -> Any:
@@ -44,9 +45,7 @@ def test_corpus_pass_rate_floor() -> None:
     iPhone", a Sparrow "-- " block) which the SPEC asks refmail to remove.
     """
     bench = _bench()
-    if not (bench.DEFAULT_CORPUS / "expected.json").is_file():
-        pytest.skip("reply corpus not present")
-    outcomes = bench.run(bench.DEFAULT_CORPUS)
+    outcomes = bench.run(SHARED / "corpus" / "replies")
     assert len(outcomes) >= 35
     assert bench.pass_rate(outcomes) >= 33 / 35
     failed = {o.entry["file"] for o in outcomes if not o.passed}
@@ -55,15 +54,11 @@ def test_corpus_pass_rate_floor() -> None:
 
 def test_corpus_quote_stage_passes_everything() -> None:
     bench = _bench()
-    if not (bench.DEFAULT_CORPUS / "expected.json").is_file():
-        pytest.skip("reply corpus not present")
-    assert bench.pass_rate(bench.run(bench.DEFAULT_CORPUS, strip_quotes)) == 1.0
+    assert bench.pass_rate(bench.run(SHARED / "corpus" / "replies", strip_quotes)) == 1.0
 
 
 def test_sample_outlook_reply() -> None:
     path = SAMPLES / "reply-outlook.eml"
-    if not path.is_file():
-        pytest.skip("samples not present")
     msg = email.message_from_bytes(path.read_bytes())
     payload = msg.get_payload(decode=True)
     assert isinstance(payload, bytes)
