@@ -111,12 +111,23 @@ class Daemon:
 
     # -- one cycle -------------------------------------------------------------
     def cycle(self) -> CycleReport:
-        """Fetch everything new, apply it, and return what happened.
+        """Fetch everything new, apply it, plan what is due, send it.
 
-        Raises :class:`MailboxError` when the server cannot be used (after the
-        retries of :class:`Retry` for outages).
+        Mail already queued is planned and sent even when the IMAP server is
+        down; the :class:`MailboxError` (after the retries of :class:`Retry`
+        for outages) is raised afterwards so the caller still hears of it.
         """
         report = CycleReport()
+        try:
+            self._fetch(report)
+        finally:
+            if not self.stopping:
+                self._plan_and_send(report)
+            if report.processed or report.planned or (report.delivery and report.delivery.attempted):
+                log.info("%s", report.summary())
+        return report
+
+    def _fetch(self, report: CycleReport) -> None:
         folder = self.config.imap.folder
         self.mailbox.connect()
         stored = self.store.position(folder)
@@ -129,15 +140,13 @@ class Daemon:
             if self.stopping:
                 report.interrupted = True
                 break
-        if not self.stopping:
-            report.planned = self.planner.plan_all(self.clock())
-            if self.send:
-                report.delivery = self.deliver()
-            else:
-                report.queued = len(self.planner.outbox.due(self.clock()))
-        if report.processed or report.planned or (report.delivery and report.delivery.attempted):
-            log.info("%s", report.summary())
-        return report
+
+    def _plan_and_send(self, report: CycleReport) -> None:
+        report.planned = self.planner.plan_all(self.clock())
+        if self.send:
+            report.delivery = self.deliver()
+        else:
+            report.queued = len(self.planner.outbox.due(self.clock()))
 
     def deliver(self) -> DeliveryReport | None:
         """Send what the outbox holds that is due, over one SMTP connection."""

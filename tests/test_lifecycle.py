@@ -361,3 +361,20 @@ def test_parse_sees_refmail_own_mail_as_ignored(world: World) -> None:
     (ack,) = world.received(MEI)
     verdict = classify(ack.as_bytes(policy=policy.SMTP), world.config)
     assert verdict.kind == "ignored"
+
+
+def test_due_mail_goes_out_while_the_imap_server_is_down(world: World) -> None:
+    from refmail.errors import MailboxError
+
+    send_intro(world)
+    world.cycle()
+    world.clock.advance(days=1, minutes=5)
+    world.daemon.mailbox.close()
+    world.env.dovecot.halt()
+    try:
+        with pytest.raises(MailboxError):
+            world.cycle()
+        # The thank-you nudge was due and SMTP is up: it went out anyway.
+        assert len(world.received(TOM)) == 1
+    finally:
+        world.env.dovecot.start()
