@@ -13,6 +13,9 @@ The precedence is the SPEC contract of ``refmail parse`` ("The contracts"):
 3. only then an ``intro``, if it comes from a member (unless membership is
    open) and names at least two parties.
 
+With ``[security] require_authenticated_sender``, an intro or reply whose From
+domain the receiving server did not authenticate becomes ``ignored`` last.
+
 :func:`classify` is pure — bytes and config in, a :class:`Classification` out —
 and never raises: whatever lands in a shared inbox must not stop the rest.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .authresults import authenticated
 from .classification import Classification, Command
 from .command import parse_command
 from .config import Config
@@ -421,8 +425,48 @@ def _is_forwarded_intro(msg: ParsedMessage) -> bool:
     return forward.style == "attachment" or is_forward_subject(msg.subject)
 
 
+def _require_authenticated(msg: ParsedMessage, config: Config, result: Classification) -> Classification:
+    """With ``[security] require_authenticated_sender``, an intro or reply whose From
+    the receiving server did not authenticate is ``ignored``: a forged From must
+    not create or change a referral (see :mod:`refmail.authresults`)."""
+    security = config.security
+    if not security.require_authenticated_sender or result.kind not in ("intro", "reply"):
+        return result
+    from_headers = len(msg.header_all("From"))
+    if msg.from_ is None or not msg.from_.address or from_headers != 1:
+        why = "no From address" if from_headers <= 1 else f"{from_headers} From headers"
+        return _classification(msg, config, "ignored", f"sender not authenticated: {why}")
+    ok, why = authenticated(
+        msg.header_all("Authentication-Results"),
+        security.authserv_id,
+        msg.from_.address.rpartition("@")[2],
+    )
+    if not ok:
+        return _classification(msg, config, "ignored", f"sender not authenticated: {why}")
+    sender = config.canonical(msg.from_.address)
+    vouched = sender == result.referrer or config.is_member(sender)
+    if result.kind == "intro" and result.forwarded and not vouched:
+        # The forwarded intro's own From is only text in the body: nobody vouches for it
+        # but the (authenticated) forwarder, so the forwarder must be someone we trust.
+        return _classification(
+            msg,
+            config,
+            "ignored",
+            f"sender not authenticated: {result.referrer}'s intro forwarded by non-member {sender}",
+        )
+    fallback = result.as_intro
+    if fallback is not None and fallback.forwarded and sender != fallback.referrer and not vouched:
+        result.as_intro = None  # the same rule for the reply read as an intro
+    result.reason += f"; sender authenticated ({why})"
+    return result
+
+
 def classify_parsed(msg: ParsedMessage, config: Config) -> Classification:
     """:func:`classify` for an already parsed message."""
+    return _require_authenticated(msg, config, _by_precedence(msg, config))
+
+
+def _by_precedence(msg: ParsedMessage, config: Config) -> Classification:
     stopped = _never_a_referral(msg, config)
     if stopped is not None:
         return stopped

@@ -10,6 +10,7 @@ English, German, Spanish, French and Italian; a negation just before a keyword
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
@@ -215,6 +216,8 @@ def parse_amount(text: str) -> tuple[int | float, str | None] | None:
         if suffix.lower() == "m" and not code:
             continue  # "5m" is minutes or metres unless money is named
         value *= mult
+        if not math.isfinite(value):
+            continue  # float("9" * 400) is inf, and int(inf) raises
         if code:
             rank = 0
         elif _AFTER_NUMBER.match(masked[m.end("num") :]):

@@ -49,6 +49,11 @@ _TAG_RE = re.compile(r"[A-Za-z0-9-]{1,20}")
 #: Bidi overrides and isolates: harmless to MIME but able to make a display
 #: name read backwards, so they go too.
 _BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), " ")
+#: Display names are cut to this many characters (quotes counted twice, as
+#: they are escaped). The email package (CPython 3.11) drops the quotes when it
+#: has to fold a quoted display name longer than a line, so "Becker, Tom …"
+#: would arrive as two addresses; a name this short always fits on one line.
+_MAX_NAME = 64
 #: How many References to keep: the first (the intro) and the most recent,
 #: as RFC 5322 §3.6.4 suggests when trimming.
 _MAX_REFERENCES = 10
@@ -65,6 +70,20 @@ def clean_header_text(value: Any) -> str:
         " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text
     )
     return " ".join(text.split())
+
+
+def _display_name(value: Any) -> str:
+    """A display name safe to quote: control characters gone, cut to fit one line."""
+    name = clean_header_text(value)
+
+    def width(text: str) -> int:
+        return len(text) + text.count('"') + text.count("\\")
+
+    if width(name) <= _MAX_NAME:
+        return name
+    while name and width(name) > _MAX_NAME - 1:
+        name = name[:-1]
+    return name.rstrip() + "…"
 
 
 def _msg_id(value: str) -> str | None:
@@ -190,7 +209,7 @@ def compose(
     reply_to = reply_address(config, reply_token)
 
     msg = EmailMessage(policy=_POLICY)
-    from_name = clean_header_text(config.smtp.from_name or config.group.name)
+    from_name = _display_name(config.smtp.from_name or config.group.name)
     msg["From"] = Address(display_name=from_name, addr_spec=config.group.tracking_address)
     msg["To"] = _address(*to)
     msg["Reply-To"] = Address(addr_spec=reply_to)
@@ -245,8 +264,8 @@ def _address(name: str, address: str) -> Address:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError as exc:
             raise ValueError(f"not an email address: {address!r}") from exc
-    display = clean_header_text(name)
-    if display.lower() == addr.lower():
+    display = _display_name(name)
+    if clean_header_text(name).lower() == addr.lower():
         display = ""  # the planner's fallback name is the address itself
     try:
         return Address(display_name=display, addr_spec=f"{local}@{domain}")

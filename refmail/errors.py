@@ -7,6 +7,8 @@ the same discipline with a single root exception and documented subclasses).
 - :class:`ConfigError` — the config file is missing, not TOML, or has a wrong
   value. Carries the file and the key so the message can name both.
 - :class:`StoreError` — the SQLite database cannot be opened or migrated.
+- :class:`LockError` — another refmail daemon already runs on the same
+  database (a :class:`StoreError`, so code that handles those handles it).
 - :class:`MailboxError` — the IMAP server cannot be reached, refuses the login,
   has no such folder, or a TLS policy forbids the connection.
 - :class:`TransportError` — the same for the SMTP server.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "LockError",
     "MailboxError",
     "RefmailError",
     "SourceError",
@@ -52,6 +55,14 @@ class ConfigError(RefmailError):
 
 class StoreError(RefmailError):
     """The referral database cannot be opened, migrated or written."""
+
+
+class LockError(StoreError):
+    """Another process holds the database's daemon lock; ``pid`` is its PID when known."""
+
+    def __init__(self, message: str, *, pid: int | None = None):
+        self.pid = pid
+        super().__init__(message)
 
 
 class MailboxError(RefmailError):

@@ -25,17 +25,27 @@ Tests that use any of these should carry the ``servers`` marker.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # mailservers.py sits beside this file; make it importable even if tests/
 # later becomes a package (pytest then stops adding this directory itself).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mailservers import Dovecot, MailEnv, SmtpServer
+
+# Hypothesis profiles: "ci" (the default) keeps the property tests that do not set
+# their own max_examples (tests/test_fuzz.py) bounded for `make test`; "long" is
+# for an on-demand run: HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/test_fuzz.py
+# No deadline in either: the inputs are bounded, timing on a shared CI machine is not.
+settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
+settings.register_profile("long", max_examples=20_000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 TRACKER_USER = "refs"
 TRACKER_PASSWORD = "refs-secret"
