@@ -37,10 +37,12 @@ from .errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "Config",
+    "ConsentSettings",
     "Group",
     "ImapSettings",
     "Member",
     "Nudges",
+    "SecuritySettings",
     "SmtpSettings",
     "Storage",
     "Timing",
@@ -261,6 +263,67 @@ class Nudges(_Section):
         return path
 
 
+class SecuritySettings(_Section):
+    """Who may change referrals: checks on top of membership.
+
+    ``require_authenticated_sender`` makes an intro or reply count only when
+    the receiving mail server authenticated its From domain (DMARC, or aligned
+    DKIM/SPF), as recorded in its ``Authentication-Results`` header — so a
+    forged From cannot create or change a referral. Only headers carrying
+    ``authserv_id`` are believed (RFC 8601 §5): anyone can write such a header
+    into the mail they send. See :mod:`refmail.authresults` for the policy.
+    """
+
+    require_authenticated_sender: bool = False
+    #: The receiving server's authserv-id: the first word of the
+    #: Authentication-Results headers it writes (e.g. "mx.google.com").
+    authserv_id: str = ""
+
+    @field_validator("authserv_id")
+    @classmethod
+    def _one_word(cls, value: str) -> str:
+        value = value.strip()
+        if any(c.isspace() or c in ';()"' for c in value):
+            raise ValueError(
+                f"{value!r} is not an authserv-id: write the first word of your server's "
+                "Authentication-Results headers, e.g. \"mx.harbornet.example\""
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _id_when_required(self) -> SecuritySettings:
+        if self.require_authenticated_sender and not self.authserv_id:
+            raise ValueError(
+                "require_authenticated_sender = true needs authserv_id: the first word of the "
+                "Authentication-Results headers your receiving mail server adds (RFC 8601), "
+                'e.g. authserv_id = "mx.harbornet.example"; only those headers are trusted'
+            )
+        return self
+
+
+class ConsentSettings(_Section):
+    """Consent-first introductions (SPEC "Consent-first introductions")."""
+
+    #: The plus tag members write proposals to: ``refs+ask@group.example``.
+    tag: str = "ask"
+    #: Ask the provider too ("is this work you take on?"), not only the prospect.
+    ask_provider: bool = False
+    #: One gentle reminder to whoever has not answered after this long.
+    remind_after: Duration = timedelta(days=3)
+    #: No full yes after this long ends the proposal as expired.
+    expire_after: Duration = timedelta(days=7)
+    #: How long after a yes the real introduction is matched to its proposal.
+    match_window: Duration = timedelta(days=30)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not re.fullmatch(r"[a-z0-9-]{1,20}", value) or re.fullmatch(r"r\d+", value):
+            raise ValueError(f"{value!r} is not a usable plus tag: letters, digits and '-' only")
+        return value
+
+
 class Config(_Section):
     """The whole configuration, with address helpers used by classification."""
 
@@ -270,7 +333,9 @@ class Config(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     storage: Storage = Field(default_factory=Storage)
     timing: Timing = Field(default_factory=Timing)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
     nudges: Nudges = Field(default_factory=Nudges)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     #: The file this config was read from (None when built in code).
     source: Path | None = None

@@ -46,7 +46,7 @@ def referrals_table(rows: Iterable[dict[str, Any]], *, out: Console | None = Non
     table.add_column("Referrer")
     table.add_column("Provider")
     table.add_column("Prospects / parties")
-    table.add_column("Introduced", no_wrap=True)
+    table.add_column("Introduced (UTC)", no_wrap=True)
     table.add_column("Events", justify="right")
     count = 0
     for row in rows:

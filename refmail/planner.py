@@ -16,6 +16,7 @@ from typing import Any
 
 from .composer import compose, new_message_id
 from .config import Config
+from .consent import CONSENT_STEPS, consent_due, consent_state, should_expire
 from .outbox import Outbox, OutboxItem
 from .rules import CAP_EXEMPT, Due, Event, ReferralView, due_messages, over_weekly_cap, quiet_until
 from .store import Store
@@ -96,7 +97,10 @@ class Planner:
     def person(self, address: str, names: Mapping[str, str]) -> dict[str, str]:
         member = self.config.member(address)
         name = names.get(address) or (member.name if member else "") or address
-        return {"name": name, "first_name": _first_name(name, address), "email": address}
+        person = {"name": name, "first_name": _first_name(name, address), "email": address}
+        if member is not None and member.business:
+            person["business"] = member.business
+        return person
 
     # -- planning ----------------------------------------------------------------
     def plan(self, referral_id: int, now: datetime) -> list[int]:
@@ -107,13 +111,21 @@ class Planner:
         view = self.view(row)
         recipients = {view.referrer, *view.parties}
         with self.store.transaction():
-            dues = due_messages(
-                view,
-                self.config,
-                now,
-                already=self.outbox.enqueued(referral_id),
-                blocked=self.store.blocked_people(recipients),
-            )
+            if should_expire(view, self.config, now):
+                # A clock-driven change: made here so its message is queued with it.
+                self.store.set_status(referral_id, "expired", now)
+                self.store.add_event(
+                    referral_id, "status", at=now, actor=None,
+                    detail={"from": "proposed", "to": "expired", "consent": True},
+                )
+                row = self.store.referral(referral_id) or row
+                view = self.view(row)
+            already = self.outbox.enqueued(referral_id)
+            blocked = self.store.blocked_people(recipients)
+            dues = [
+                *due_messages(view, self.config, now, already=already, blocked=blocked),
+                *consent_due(view, self.config, now, already=already, blocked=blocked),
+            ]
             queued = []
             for due in dues:
                 item_id = self._enqueue(row, view, due, now)
@@ -136,8 +148,8 @@ class Planner:
             if over_weekly_cap(recent, now, self.config):
                 log.info("R-%d: %s to %s held back by the weekly cap", view.id, due.step, due.recipient)
                 return None
-        context = self.context(row, view, due)
-        rendered = self.renderer.render(due.step, context)
+        context = self.context(row, view, due, now)
+        rendered = self.renderer.render(self._template(due, view), context)
         token = context["token"]
         message_id = new_message_id(self.config, view.id, due.step)
         intro = row.get("intro_message_id")
@@ -167,7 +179,60 @@ class Planner:
             not_before=quiet_until(now, self.config) or now,
         )
 
-    def context(self, row: Mapping[str, Any], view: ReferralView, due: Due) -> dict[str, Any]:
+    @staticmethod
+    def _template(due: Due, view: ReferralView) -> str:
+        if due.step in {"consent_request", "consent_reminder"}:
+            return "consent_request_provider" if due.recipient == view.provider else (
+                "consent_request_prospect" if due.step == "consent_request" else "consent_reminder"
+            )
+        return due.step
+
+    def _consent_context(
+        self, view: ReferralView, due: Due, names: Mapping[str, str], now: datetime
+    ) -> dict[str, Any]:
+        """What the consent-first templates add: who is asked, the answer, the draft."""
+        from .proposal import Person, Proposal, intro_draft, intro_mailto
+
+        state = consent_state(view, now)
+        proposed = next((e for e in view.events if e.kind == "proposed"), None)
+        text = str(proposed.detail.get("text", "")) if proposed else ""
+        extra: dict[str, Any] = {"asked": [self.person(a, names) for a in state.asked]}
+        if due.step == "consent_expired":
+            extra["asked"] = [self.person(a, names) for a in state.unanswered()]
+        if due.step == "consent_reminder":
+            extra["is_provider"] = due.recipient == view.provider
+        if due.step == "proposal_ack":
+            deadline = state.proposed_at + self.config.consent.expire_after if state.proposed_at else now
+            extra["deadline"] = deadline.astimezone(self.config.zone).strftime("%b %-d")
+        no = next(
+            (e for e in reversed(view.events) if e.kind == "consent" and e.detail.get("decision") != "yes"),
+            None,
+        )
+        if no is not None:
+            extra["answer"] = {
+                "decision": no.detail.get("decision") or "no",
+                "does_work": no.detail.get("does_work"),
+                "reason": no.detail.get("reason", ""),
+                "by": self.person(no.actor or "", names),
+            }
+        else:
+            extra["answer"] = None
+        if due.step == "consent_ready":
+            people = [Person(a, names.get(a, "") or self.person(a, names)["name"]) for a in view.parties]
+            proposal = Proposal(people=people, provider=view.provider,
+                                prospects=list(view.prospects), text=text)
+            referrer_name = self.person(view.referrer, names)["name"]
+            subject, body = intro_draft(proposal, referrer_name, self.config)
+            extra["draft"] = {"subject": subject, "body": body}
+            extra["intro_link"] = intro_mailto(
+                referrer_name=referrer_name, to=people,
+                cc=self.config.group.tracking_address, subject=subject, body=body,
+            )
+        return extra
+
+    def context(
+        self, row: Mapping[str, Any], view: ReferralView, due: Due, now: datetime | None = None
+    ) -> dict[str, Any]:
         names: Mapping[str, str] = row.get("names", {})
         token = self.signer.issue(view.id, due.recipient, due.step, due.seq)
         local, domain = self.config.group.tracking_address.split("@")
@@ -195,7 +260,10 @@ class Planner:
         if due.step in {"stale_reminder", "no_news"}:
             reminder = {"number": due.seq, "max": self.config.timing.max_reminders}
         zone = self.config.zone
-        return {
+        extra: dict[str, Any] = {}
+        if due.step in CONSENT_STEPS:
+            extra = self._consent_context(view, due, names, now or datetime.now(self.config.zone))
+        return extra | {
             "token": token,
             "group": {
                 "name": self.config.group.name,

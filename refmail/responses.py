@@ -117,6 +117,9 @@ class Responses:
             self.store.add_event(rid, "stop", **common, detail={"via": match.how})
             return Verdict("nudge_reply", f"{sender} said STOP: no more mail to them", rid)
 
+        if match.step in {"consent_request", "consent_reminder"}:
+            return self._consent(referral, sender, text, common, now)
+
         if match.step == "roles_question":
             provider = self._provider_named(text, referral)
             if provider is None:
@@ -152,6 +155,35 @@ class Responses:
         if not done:
             return Verdict("nudge_reply", f"reply from {sender} with nothing to record", rid)
         return Verdict("nudge_reply", f"{sender}: {', '.join(done)}", rid)
+
+    def _consent(
+        self, referral: dict[str, Any], sender: str, text: str, common: dict[str, Any], now: datetime
+    ) -> Verdict:
+        """An answer to "would you like the introduction?"."""
+        from .proposal import read_answer
+
+        rid = int(referral["id"])
+        if referral["status"] != "proposed":
+            return Verdict("nudge_reply", f"answer from {sender} after the proposal ended", rid)
+        answer = read_answer(text)
+        decision = answer.decision
+        if answer.does_work is False:
+            decision = "no"
+        detail: dict[str, Any] = {"decision": decision, "does_work": answer.does_work,
+                                  "reason": answer.reason[:2000]}
+        self.store.add_event(rid, "consent", **common, detail=detail)
+        if decision in {"no", "later"}:
+            # The proposal ends here; nothing more reaches the other person.
+            self.store.set_status(rid, "declined", now)
+            self.store.add_event(
+                rid, "status", **common,
+                detail={"from": "proposed", "to": "declined", "consent": True, "by": sender},
+            )
+            self.outbox.cancel_queued("the proposal was declined", referral_id=rid)
+            return Verdict("nudge_reply", f"{sender} declined the introduction ({decision})", rid)
+        if decision == "yes":
+            return Verdict("nudge_reply", f"{sender} would like the introduction", rid)
+        return Verdict("nudge_reply", f"{sender} answered without a yes or no; kept as a note", rid)
 
     def _provider_named(self, text: str, referral: dict[str, Any]) -> str | None:
         """The one party an answer to the roles question names (address, then name)."""

@@ -329,6 +329,8 @@ def _status_updates(ctx: _Context) -> list[Due]:
     for e in ctx.events:
         if e.kind not in {"status", "feedback"} or _norm(e.actor) == ctx.referrer:
             continue
+        if e.detail.get("consent"):
+            continue  # a consent-first transition: refmail.consent writes to the referrer itself
         if e.kind == "status":
             reason = f"status {e.detail.get('from')}->{e.detail.get('to')} by {e.actor}"
         else:

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,14 @@ __all__ = ["PartyRow", "Store", "iso"]
 
 
 def iso(moment: datetime) -> str:
-    """Timestamps are stored as ISO 8601 text in UTC offset form."""
-    return moment.isoformat(timespec="seconds")
+    """Timestamps are stored as ISO 8601 text in UTC, so text order is time order.
+
+    A Date header keeps its sender's offset; stored as written, "09:00-06:00"
+    would sort before "10:00+00:00" although it is later.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -373,11 +379,22 @@ class Store:
             (provider, iso(now), referral_id),
         )
 
+    def introduce(self, referral_id: int, *, introduced_at: datetime, message_id: str | None,
+                  now: datetime) -> None:
+        """A consent-first proposal became a real introduction."""
+        self.db.conn.execute(
+            "UPDATE referrals SET status = 'introduced', introduced_at = ?, "
+            "intro_message_id = coalesce(?, intro_message_id), updated_at = ? WHERE id = ?",
+            (iso(introduced_at), message_id, iso(now), referral_id),
+        )
+        if message_id:
+            self.add_thread_message(message_id, referral_id)
+
     def referral_ids_to_plan(self, since: datetime) -> list[int]:
         """Referrals that may have something due: not silent, and open or recently changed."""
         rows = self.db.conn.execute(
             "SELECT id FROM referrals WHERE silent = 0 AND (status IN "
-            "('introduced','contacted','meeting','proposal') OR updated_at >= ?) ORDER BY id",
+            "('proposed','introduced','contacted','meeting','proposal') OR updated_at >= ?) ORDER BY id",
             (iso(since),),
         ).fetchall()
         return [int(r[0]) for r in rows]

@@ -31,8 +31,10 @@ from .errors import ConfigError
 
 __all__ = [
     "BAD_NEWS",
+    "CONSENT_STEPS",
     "KEYWORDS",
     "STEPS",
+    "SUMMARIES",
     "Rendered",
     "Renderer",
     "builtin_template_dir",
@@ -55,10 +57,24 @@ STEPS = (
     "closed_thanks",
     "send_failed",
 )
+#: The weekly summaries (SPEC "The flow", step 5): rendered like a step, but
+#: about no single referral (see :func:`refmail.summary.summary_context`).
+SUMMARIES = ("summary_member", "summary_admin")
+#: Consent-first introductions (SPEC "Consent-first introductions"), rendered like
+#: the steps above; templates/README.md lists their context.
+CONSENT_STEPS = (
+    "proposal_ack",
+    "consent_request",
+    "consent_reminder",
+    "consent_ready",
+    "consent_declined",
+    "consent_expired",
+)
 #: Steps whose wording depends on the context, and their variants.
 VARIANTS: dict[str, tuple[str, ...]] = {
     "feedback": ("feedback_provider", "feedback_prospect"),
     "status_update": ("status_update_good", "status_update_bad"),
+    "consent_request": ("consent_request_provider", "consent_request_prospect"),
 }
 #: Outcomes told to the referrer as bad news: kindly, promptly, with a
 #: suggestion that they may want to reach out (seeds: failed referrals are
@@ -166,6 +182,9 @@ def template_name(step: str, context: Mapping[str, Any]) -> str:
         return "feedback_provider" if is_provider else "feedback_prospect"
     if step == "status_update":
         return "status_update_bad" if _status(context) in BAD_NEWS else "status_update_good"
+    if step == "consent_request":  # the provider is also asked "is this work you take on?"
+        is_provider = _same(context.get("recipient"), context.get("provider"))
+        return "consent_request_provider" if is_provider else "consent_request_prospect"
     return step
 
 
@@ -195,7 +214,10 @@ class _ProseLoader(jinja2.BaseLoader):
     override of ``_phrases.txt`` changes both.
     """
 
-    ALIASES: ClassVar[dict[str, str]] = {"_phrases.html": "_phrases.txt"}
+    ALIASES: ClassVar[dict[str, str]] = {
+        "_phrases.html": "_phrases.txt",
+        "_summary_phrases.html": "_summary_phrases.txt",
+    }
 
     def __init__(self, inner: jinja2.BaseLoader):
         self.inner = inner
@@ -276,7 +298,8 @@ class Renderer:
         override template is broken.
         """
         name = template_name(step, context)
-        known = set(STEPS) | {v for variants in VARIANTS.values() for v in variants}
+        known = set(STEPS) | set(SUMMARIES) | set(CONSENT_STEPS)
+        known |= {v for variants in VARIANTS.values() for v in variants}
         if name not in known or name in VARIANTS:
             raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
         values = self._context(context)

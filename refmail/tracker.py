@@ -241,9 +241,10 @@ class Tracker:
     ) -> Outcome:
         referrer = verdict.referrer or verdict.sender or ""
         introduced_at = _parse_date(verdict.date, now)
-        existing = self.store.open_referral_with_parties(
-            referrer, verdict.parties, introduced_at - DUPLICATE_WINDOW
-        )
+        window = max(DUPLICATE_WINDOW, self.config.consent.match_window)
+        existing = self.store.open_referral_with_parties(referrer, verdict.parties, introduced_at - window)
+        if existing is not None and self._is_proposal(existing):
+            return self._introduce_proposal(key, existing, verdict, introduced_at, now)
         if existing is not None:
             if verdict.message_id:
                 self.store.add_thread_message(verdict.message_id, existing)
@@ -296,11 +297,73 @@ class Tracker:
         self._plan(referral_id, now)
         return Outcome(key, "intro", "created", verdict.reason, referral_id, verdict)
 
+    def _is_proposal(self, referral_id: int) -> bool:
+        row = self.store.referral(referral_id)
+        return row is not None and row["status"] == "proposed"
+
+    def _introduce_proposal(
+        self, key: str, referral_id: int, verdict: Classification, introduced_at: datetime, now: datetime
+    ) -> Outcome:
+        """The real introduction of a consent-first proposal: it joins the proposal."""
+        self.store.introduce(referral_id, introduced_at=introduced_at, message_id=verdict.message_id, now=now)
+        self.store.add_event(
+            referral_id, "status", at=now, actor=verdict.referrer, message_id=verdict.message_id,
+            detail={"from": "proposed", "to": "introduced", "consent": True},
+        )
+        self.store.add_event(
+            referral_id, "introduced", at=now, actor=verdict.referrer, message_id=verdict.message_id,
+            detail={"reason": verdict.reason, "roles_known": True, "from_proposal": True},
+        )
+        self._plan(referral_id, now)
+        return Outcome(
+            key, "intro", "proposal_introduced",
+            f"the introduction proposed as R-{referral_id} was made", referral_id, verdict,
+        )
+
+    def _proposal(self, key: str, verdict: Classification, *, now: datetime) -> Outcome:
+        """A member asks refmail to check with the people first (``refs+ask@``)."""
+        from .consent import who_to_ask
+        from .proposal import read_proposal
+
+        sender = self.config.canonical(verdict.sender or "")
+        if not self.config.group.open_membership and not self.config.is_member(sender):
+            who = sender or "an unknown sender"
+            reason = f"proposal from {who}, who is not a member"
+            return Outcome(key, "ignored", "ignored", reason, None, verdict)
+        proposal = read_proposal(verdict.reply_text or "", referrer=sender, config=self.config)
+        people = [p for p in proposal.people if p.address != sender]
+        if len(people) < 2:
+            return Outcome(key, "ignored", "ignored",
+                           "a proposal must name the two people with their email addresses", None, verdict)
+        parties_addresses = [p.address for p in people]
+        provider = proposal.provider if proposal.provider in parties_addresses else None
+        prospects = [a for a in proposal.prospects if a in parties_addresses] if provider else []
+        rows = [PartyRow(sender, verdict.names.get(sender, ""), "referrer")]
+        for person in people:
+            role = "provider" if person.address == provider else (
+                "prospect" if person.address in prospects else "party")
+            rows.append(PartyRow(person.address, person.name, role))
+        referral_id = self.store.create_referral(
+            referrer=sender, provider=provider, parties=rows, subject=verdict.subject,
+            intro_message_id=verdict.message_id, roles_reason=proposal.reason, silent=False,
+            introduced_at=now, now=now, status="proposed",
+        )
+        asked = who_to_ask(provider, prospects, parties_addresses, self.config)
+        self.store.add_event(
+            referral_id, "proposed", at=now, actor=sender, message_id=verdict.message_id,
+            detail={"text": proposal.text[:4000], "asked": asked, "reason": proposal.reason},
+        )
+        self._plan(referral_id, now)
+        return Outcome(key, "reply", "proposed",
+                       f"consent-first proposal: asking {', '.join(asked)}", referral_id, verdict)
+
     def _thread_of(self, verdict: Classification) -> int | None:
         ids = [verdict.in_reply_to or "", *reversed(verdict.references)]
         return self.store.referral_for_thread(ids)
 
     def _reply(self, key: str, verdict: Classification, *, now: datetime, silent: bool) -> Outcome:
+        if verdict.token and verdict.token == self.config.consent.tag:
+            return self._proposal(key, verdict, now=now)
         if self.responses is not None:
             from .responses import Verdict
 

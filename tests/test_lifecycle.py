@@ -84,11 +84,11 @@ class Clock:
 class World:
     """The group, its servers and refmail, with helpers to act as people."""
 
-    def __init__(self, env: MailEnv, tmp_path: Path) -> None:
+    def __init__(self, env: MailEnv, tmp_path: Path, extra: str = "") -> None:
         self.env = env
         imap = env.imap_settings()
         smtp = env.smtp_settings()
-        text = GROUP + "\n[imap]\n" + "\n".join(
+        text = GROUP + extra + "\n[imap]\n" + "\n".join(
             f"{k} = {json.dumps(v)}" for k, v in {
                 "host": imap.host, "port": imap.port, "security": "none", "username": imap.username,
                 "password_env": imap.password_env, "timeout": "10s"}.items()

@@ -128,3 +128,15 @@ def test_iter_referrals_streams_in_batches_with_constant_queries() -> None:
     # 3 batches of 3 queries each, plus the final empty page: not one per row.
     assert len([q for q in queries if q.lstrip().upper().startswith("SELECT")]) == 10
     assert [r["id"] for r in store.iter_referrals(status="introduced")][:2] == [1, 2]
+
+
+def test_times_are_compared_as_instants_whatever_the_sender_offset() -> None:
+    """Regression: 09:30-06:00 is later than 15:00+00:00, and the store must know it."""
+    from zoneinfo import ZoneInfo
+
+    store = Store.memory()
+    chicago = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("America/Chicago"))  # 15:30 UTC
+    rid = make_referral(store, when=chicago)
+    since = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    assert store.open_referral_with_parties(
+        "nadia@f.example", ["grace1@l.example", "omar1@h.example"], since) == rid
