@@ -257,6 +257,214 @@ def demo(out: str | None) -> None:
     run_demo(Path(out) if out else None)
 
 
+# -- first run -------------------------------------------------------------------------
+def _click_ask(key: str, question: str, default: Any, convert: Callable[[str], Any]) -> Any:
+    """Ask one question with click, asking again while the answer is invalid."""
+
+    def value_proc(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    if default is None:
+        return click.prompt(question, value_proc=value_proc)
+    return click.prompt(
+        question, default=str(default), show_default=default != "", value_proc=value_proc
+    )
+
+
+@cli.command()
+@click.option("--defaults", is_flag=True, help="Ask nothing: each answer from its option, else its default.")
+@click.option("--force", is_flag=True, help="Replace an existing config file.")
+@click.option("--group-name", help="The group's name, shown in every email.")
+@click.option("--tracking-address", help="The shared inbox members copy on intros.")
+@click.option("--timezone", help="IANA time zone, e.g. Europe/Berlin (default: this machine's).")
+@click.option("--admin", "admins", multiple=True, help="An admin's email (repeatable).")
+@click.option("--imap-host", help="The IMAP server of the tracking mailbox.")
+@click.option("--imap-security", type=click.Choice(["ssl", "starttls", "none"]), help="Default: ssl.")
+@click.option("--imap-port", type=int, help="Default: 993 for ssl, 143 for starttls.")
+@click.option("--imap-username", help="Default: the tracking address.")
+@click.option("--imap-password-env", help="Default: REFMAIL_IMAP_PASSWORD.")
+@click.option("--smtp-host", help="Default: the IMAP host.")
+@click.option("--smtp-security", type=click.Choice(["ssl", "starttls", "none"]), help="Default: ssl.")
+@click.option("--smtp-port", type=int, help="Default: 465 for ssl, 587 for starttls.")
+@click.option("--smtp-username", help="Default: the IMAP username; empty for no login.")
+@click.option("--smtp-password-env", help="Default: REFMAIL_SMTP_PASSWORD.")
+@click.option("--database", help="Database file, relative to the config file (default: refmail.db).")
+@click.option(
+    "--member", "members", multiple=True, metavar="'NAME <EMAIL> BUSINESS'",
+    help="A member (repeatable); without it you are asked for members one by one.",
+)
+@click.pass_context
+@_friendly
+def init(ctx: click.Context, defaults: bool, force: bool, **options: Any) -> None:
+    """Write a commented config for your group from a few questions.
+
+    The file is written to --config, else $REFMAIL_CONFIG, else
+    ./config/refmail.toml, with every comment of the example config, so each
+    key stays explained. Passwords are not asked: the config names the
+    environment variables that will hold them.
+
+    \b
+    Examples:
+        refmail init
+        refmail --config /etc/refmail/refmail.toml init --database /var/lib/refmail/refmail.db
+        refmail init --defaults --group-name "Harbor Network" \\
+            --tracking-address refs@harbornet.example --imap-host mail.harbornet.example \\
+            --member "Mei Chen <mei@chencpa.example> CPA for small businesses"
+    """
+    from .config import find_config_path
+    from .wizard import collect_answers, example_config_path, render_config, write_config
+
+    path = find_config_path(ctx.ensure_object(dict).get("config_path"))
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} already exists; use --force to replace it")
+    template = example_config_path().read_text(encoding="utf-8")
+    given = {k: v for k, v in options.items() if v not in (None, ())}
+    if not defaults:
+        click.echo(f"Writing {path}. Press Enter to accept a [default].")
+    answers = collect_answers(given, None if defaults else _click_ask)
+    write_config(path, render_config(answers, template), force=force)
+    envs = sorted(
+        {answers.imap.password_env} | ({answers.smtp.password_env} if answers.smtp.username else set())
+    )
+    click.echo(f"Wrote {path} ({len(answers.members)} member{'s' * (len(answers.members) != 1)}).")
+    click.echo("Next: put the password(s) in " + " and ".join(envs) + ", then run `refmail check`.")
+
+
+def _marks() -> tuple[str, str]:
+    """✓/✗, or plain words where the terminal's encoding has no such glyphs."""
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "✓✗→".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "ok", "FAIL"
+    return "✓", "✗"
+
+
+@cli.command()
+@click.pass_context
+@_friendly
+def check(ctx: click.Context) -> None:
+    """Check the config, the IMAP and SMTP servers and the database; send nothing.
+
+    Logs in to IMAP and opens the folder, connects to SMTP (TLS, EHLO, AUTH)
+    and quits without sending, and says exactly what to fix when a step
+    fails. Exit status 0 when everything works, 1 otherwise.
+
+    \b
+    Example:
+        REFMAIL_IMAP_PASSWORD=… REFMAIL_SMTP_PASSWORD=… refmail check
+    """
+    from .checkup import run_checks
+
+    checkup = run_checks(ctx.ensure_object(dict).get("config_path"))
+    good, bad = _marks()
+    arrow = "→" if good == "✓" else "->"
+    for result in checkup.results:
+        mark = click.style(good if result.ok else bad, fg="green" if result.ok else "red", bold=True)
+        click.echo(f"{mark} {result.body()}")
+        for hint in result.hints:
+            click.echo(f"    {arrow} {hint}")
+    if checkup.ok:
+        click.echo("All good. Next: `refmail run --once --no-send` shows what refmail would do.")
+    ctx.exit(0 if checkup.ok else 1)
+
+
+# -- reports ---------------------------------------------------------------------------
+def _since(value: str | None, config: Config) -> datetime | None:
+    """``30d``/``12w`` back from now, or a date (midnight in the group's zone)."""
+    if not value:
+        return None
+    from datetime import date
+
+    from .config import parse_duration
+
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        try:
+            return (datetime.now(UTC) - parse_duration(value)).astimezone(config.zone)
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{exc}, or a date such as 2026-01-31", param_hint="--since"
+            ) from None
+    return datetime(day.year, day.month, day.day, tzinfo=config.zone)
+
+
+@cli.command()
+@click.option(
+    "--since", metavar="PERIOD", help="Only referrals introduced in the last 30d, 12w… or since a date."
+)
+@click.pass_context
+@_friendly
+def report(ctx: click.Context, since: str | None) -> None:
+    """The group at a glance: per member, referrals given, received, won, value, open.
+
+    Won, value and open count the referrals a member received (as the
+    provider). The group line counts every referral once.
+
+    \b
+    Examples:
+        refmail report
+        refmail report --since 30d
+        refmail report --since 2026-01-01
+    """
+    from .report import group_report, print_report
+
+    config = _config(ctx)
+    start = _since(since, config)
+    store = _store(ctx)
+    try:
+        print_report(group_report(store, config, since=start))
+    finally:
+        store.close()
+
+
+@cli.command()
+@click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values, one referral per row.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (default: standard output)."
+)
+@click.pass_context
+@_friendly
+def export(ctx: click.Context, as_csv: bool, output: str | None) -> None:
+    """Export every referral, e.g. for a spreadsheet.
+
+    Columns: id, tag, status, referrer, provider, prospects and parties
+    (;-separated), introduced_at, updated_at, value, currency, last_event,
+    last_event_at. Cells that a spreadsheet would run as a formula are
+    written as text. A file written with --output is readable by you only.
+
+    \b
+    Examples:
+        refmail export --csv > referrals.csv
+        refmail export --csv --output referrals.csv
+    """
+    if not as_csv:
+        raise click.UsageError("say which format: --csv (the only one so far)")
+    from .export import write_csv
+
+    store = _store(ctx)
+    try:
+        if output is None:
+            count = write_csv(store, sys.stdout)
+        else:
+            import os
+
+            try:
+                # Owner-only, like the database: it holds names and addresses.
+                fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError as exc:
+                raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
+            with open(fd, "w", encoding="utf-8", newline="") as out:
+                count = write_csv(store, out)
+            click.echo(f"Wrote {count} referral{'s' * (count != 1)} to {output}", err=True)
+    finally:
+        store.close()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="refmail")

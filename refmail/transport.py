@@ -150,6 +150,23 @@ class SmtpTransport:
             self._conn = self._open()
             self.connections_opened += 1
 
+    def check(self) -> dict[str, str]:
+        """Connect, secure and log in exactly as :meth:`send` would, then QUIT without sending.
+
+        For ``refmail check``: proves the settings before a real message is at
+        stake. Returns the EHLO extensions offered (after STARTTLS, RFC 3207
+        §4.2), lower-case keyword to parameters, e.g. ``{"size": "35882577"}``.
+        Raises what :meth:`connect` raises. A connection that was already open
+        is used and left open.
+        """
+        fresh = self._conn is None
+        self.connect()
+        assert self._conn is not None
+        features = dict(self._conn.esmtp_features)
+        if fresh:
+            self.close()
+        return features
+
     def close(self) -> None:
         """Say QUIT politely and drop the connection; safe to call twice."""
         conn, self._conn = self._conn, None
