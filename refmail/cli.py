@@ -220,18 +220,22 @@ def run(ctx: click.Context, once: bool, no_send: bool) -> None:
         refmail run --once          # for cron and tests
     """
     from .daemon import Daemon
+    from .lock import DaemonLock
 
     config = _config(ctx)
-    store = _store(ctx)
-    try:
-        daemon = Daemon(config, store, send=not no_send)
-        if once:
-            report = daemon.cycle()
-            click.echo(report.summary())
-        else:
-            daemon.run()
-    finally:
-        store.close()
+    # One daemon per database, --once included: two cycles at once would both
+    # send what is due.
+    with DaemonLock(config.database_path()):
+        store = _store(ctx)
+        try:
+            daemon = Daemon(config, store, send=not no_send)
+            if once:
+                report = daemon.cycle()
+                click.echo(report.summary())
+            else:
+                daemon.run()
+        finally:
+            store.close()
 
 
 @cli.command()

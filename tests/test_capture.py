@@ -377,3 +377,21 @@ def test_import_tracks_files_silently_and_only_once(tmp_path: Path) -> None:
     missing = run_cli(["--config", str(cfg), "import", str(tmp_path / "nope.mbox")])
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
+
+
+def test_a_second_daemon_on_the_same_database_is_refused(mail_env: MailEnv, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, mail_env)
+    first = subprocess.Popen(
+        [REFMAIL, "--config", str(cfg), "run", "--no-send"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert wait_for(lambda: (tmp_path / "refmail.db").exists())
+        second = run_cli(["--config", str(cfg), "run", "--once"])
+        assert second.returncode == 1
+        assert str(first.pid) in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=15)
+    assert first.returncode == 0
