@@ -239,6 +239,66 @@ def run(ctx: click.Context, once: bool, no_send: bool) -> None:
 
 
 @cli.command()
+@click.option("--member", "member", metavar="EMAIL", help="A member's summary (address or alias).")
+@click.option("--admin", "admin", is_flag=True, help="The admins' summary of the whole group.")
+@click.option("--send", is_flag=True, help="Send it by mail now instead of printing it.")
+@click.option("--html", "as_html", is_flag=True, help="Print the HTML version instead of the text.")
+@click.pass_context
+@_friendly
+def summary(ctx: click.Context, member: str | None, admin: bool, send: bool, as_html: bool) -> None:
+    """Render a weekly summary to the terminal, or send it now.
+
+    The daemon sends every summary by itself at [timing] weekly_summary;
+    this is for a look before then, or a resend.
+
+    \b
+    Examples:
+        refmail summary --member mei@chencpa.example
+        refmail summary --admin --send
+    """
+    from datetime import UTC, datetime
+
+    from .digest import Digest
+    from .planner import Planner
+
+    if bool(member) == admin:
+        raise click.UsageError("give exactly one of --member EMAIL or --admin")
+    config = _config(ctx)
+    now = datetime.now(UTC)
+    store = _store(ctx)
+    try:
+        digest = Digest(Planner(config, store))
+        if member and not config.is_member(member):
+            raise click.ClickException(f"{member} is not a member of {config.group.name}")
+        recipients = [config.canonical(member)] if member else list(config.group.admins)
+        if admin and not recipients:
+            raise click.ClickException("the config names no admins ([group] admins)")
+        if not send:
+            rendered = (digest.render_member(recipients[0], now) if member
+                        else digest.render_admin(recipients[0], now))
+            if rendered is None:
+                click.echo(f"{recipients[0]} has no referrals yet: no summary to show.")
+                return
+            click.echo(f"Subject: {rendered.subject}\n")
+            click.echo(rendered.html if as_html else rendered.text)
+            return
+        # A manual send is not this week's scheduled one: its own seq (a
+        # timestamp, far above any week key) keeps the weekly one intact.
+        seq = int(now.timestamp())
+        queued = [
+            digest.queue_member(r, now, seq=seq) if member else digest.queue_admin(r, now, seq=seq)
+            for r in recipients
+        ]
+        from .daemon import Daemon
+
+        report = Daemon(config, store, planner=digest.planner).deliver()
+        sent = report.sent if report else 0
+        click.echo(f"Queued {sum(q is not None for q in queued)} summary, sent {sent}.")
+    finally:
+        store.close()
+
+
+@cli.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False),

@@ -275,6 +275,9 @@ class SecuritySettings(_Section):
     """
 
     require_authenticated_sender: bool = False
+    #: Messages from one sender applied per hour at most; the rest are recorded
+    #: and ignored, and the admins hear of it once a day (mail-loop brake).
+    max_messages_per_sender_per_hour: int = Field(default=30, ge=1, le=10000)
     #: The receiving server's authserv-id: the first word of the
     #: Authentication-Results headers it writes (e.g. "mx.google.com").
     authserv_id: str = ""

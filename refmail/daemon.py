@@ -24,6 +24,7 @@ from typing import Any
 import schedule
 
 from .config import Config
+from .digest import Digest
 from .errors import MailboxError
 from .mailbox import Fetched, Mailbox, MailboxUnavailable, Position, Retry
 from .outbox import DeliveryReport, OutboxItem
@@ -97,6 +98,7 @@ class Daemon:
         self.mailbox = mailbox or Mailbox(config.imap)
         self.planner = planner or (tracker.planner if tracker else None) or Planner(config, store)
         self.tracker = tracker or Tracker(config, store, planner=self.planner)
+        self.digest = Digest(self.planner)
         self.retry = retry or Retry()
         self.stopping = False
         self._last_error: str | None = None
@@ -143,6 +145,7 @@ class Daemon:
 
     def _plan_and_send(self, report: CycleReport) -> None:
         report.planned = self.planner.plan_all(self.clock())
+        report.planned += self.digest.plan(self.clock())
         if self.send:
             report.delivery = self.deliver()
         else:

@@ -182,11 +182,40 @@ def _m0003_outbox_keys(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m0004_summary_indexes(db: sqlite_utils.Database) -> None:
+    """Events by kind, for the weekly summaries (:mod:`refmail.group_summary`).
+
+    "The latest status event of each closed referral" and "every first
+    contact" become covering index seeks instead of a walk through each
+    referral's whole history: measured with ``bench/summary_bench.py``
+    (100,000 referrals, 445,000 events) the admins' summary takes a third
+    less time and a member's a tenth less, for 4% more file.
+    """
+    _run(db, "CREATE INDEX events_kind ON events(kind, referral_id);")
+
+
+def _m0005_message_senders(db: sqlite_utils.Database) -> None:
+    """Who sent each processed message, for the per-sender rate limit.
+
+    A flood from one address (a runaway script, a mail loop with another
+    automaton) must stop being applied after a bounded number of messages.
+    """
+    _run(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN sender TEXT;
+        CREATE INDEX messages_sender ON messages(sender, processed_at);
+        """,
+    )
+
+
 #: Every migration, in the order it must be applied.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
     ("0002_outbox", _m0002_outbox),
     ("0003_outbox_keys", _m0003_outbox_keys),
+    ("0004_summary_indexes", _m0004_summary_indexes),
+    ("0005_message_senders", _m0005_message_senders),
 ]
 
 

@@ -334,6 +334,15 @@ class Outbox:
         ).fetchall()
         return {(str(step), str(recipient), int(seq)) for step, recipient, seq in rows}
 
+    def has(self, step: str, recipient: str, seq: int, referral_id: int | None = None) -> bool:
+        """Whether that message was ever queued (any status)."""
+        row = self._conn.execute(
+            "SELECT 1 FROM outbox WHERE ifnull(referral_id, -1) = ifnull(?, -1) AND step = ? "
+            "AND recipient = ? AND seq = ?",
+            (referral_id, step, recipient, seq),
+        ).fetchone()
+        return row is not None
+
     def recent_to(
         self, recipient: str, since: datetime, *, exclude_steps: Iterable[str] = ()
     ) -> list[datetime]:

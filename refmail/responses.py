@@ -70,13 +70,13 @@ class Responses:
         """The nudge ``verdict`` answers, a rejection, or None when it answers none."""
         if verdict.token:
             item = self.outbox.by_token(verdict.token)
-            if item is None or item.referral_id is None or not self.signer.verify(
-                verdict.token, item.referral_id, item.recipient, item.step, item.seq
+            if item is None or not self.signer.verify(
+                verdict.token, item.referral_id or 0, item.recipient, item.step, item.seq
             ):
                 # Never fall back to weaker matching for a token that fails:
                 # that is exactly what a forgery looks like.
                 return Verdict("reply_rejected", "reply token is not one refmail issued", None)
-            return Match(item.referral_id, item.recipient, item.step, "token", item)
+            return Match(item.referral_id or 0, item.recipient, item.step, "token", item)
         for message_id in [verdict.in_reply_to or "", *reversed(verdict.references)]:
             if message_id.startswith("<refmail."):
                 item = self.outbox.by_message_id(message_id)
@@ -103,6 +103,8 @@ class Responses:
                 f"reply from {sender or 'an unknown sender'} to a message sent to {recipient}",
                 match.referral_id,
             )
+        if match.referral_id == 0:
+            return self._group_mail_reply(verdict, sender, now)
         referral = self.store.referral(match.referral_id)
         assert referral is not None
         rid = match.referral_id
@@ -155,6 +157,14 @@ class Responses:
         if not done:
             return Verdict("nudge_reply", f"reply from {sender} with nothing to record", rid)
         return Verdict("nudge_reply", f"{sender}: {', '.join(done)}", rid)
+
+    def _group_mail_reply(self, verdict: Classification, sender: str, now: datetime) -> Verdict:
+        """A reply to a weekly summary or a notice: only STOP means something."""
+        if verdict.command is not None and verdict.command.stop:
+            self.store.stop_person(sender, now)
+            self.outbox.cancel_to(sender, "the recipient said STOP")
+            return Verdict("nudge_reply", f"{sender} said STOP: no more mail to them", None)
+        return Verdict("nudge_reply", f"reply from {sender} to a group message; nothing to record", None)
 
     def _consent(
         self, referral: dict[str, Any], sender: str, text: str, common: dict[str, Any], now: datetime

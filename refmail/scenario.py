@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
+from .digest import Digest
 from .outbox import OutboxItem
 from .planner import Planner
 from .tracker import Outcome, Tracker
@@ -57,8 +58,10 @@ class FileTransport:
         assert isinstance(message, EmailMessage)
         found = re.match(r"<refmail\.(\d+)\.(\w+)\.", str(message["Message-ID"]))
         referral, step = (f"R-{found.group(1)}", found.group(2)) if found else ("", "message")
+        if referral == "R-0":
+            referral = ""  # group mail (a weekly summary): no referral
         to = rcpt_tos[0]
-        stem = f"{len(self.sent) + 1:02d}-{referral or 'R-0'}-{step}-{to.split('@')[0]}"
+        stem = f"{len(self.sent) + 1:02d}-{referral or 'group'}-{step}-{to.split('@')[0]}"
         path = self.folder / f"{stem}.eml"
         path.write_bytes(raw)
         html = message.get_body(preferencelist=("html",))
@@ -142,8 +145,11 @@ def play(
     def failed(item: OutboxItem, error: str) -> None:
         planner.notify_failure(item, error, clock[0])
 
+    digest = Digest(planner)
+
     def deliver() -> None:
         planner.plan_all(clock[0])
+        digest.plan(clock[0])
         planner.outbox.deliver(
             transport, mail_from=mail_from, now=lambda: clock[0], on_permanent=failed
         )

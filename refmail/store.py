@@ -131,10 +131,12 @@ class Store:
         folder: str | None = None,
         uidvalidity: int | None = None,
         uid: int | None = None,
+        sender: str | None = None,
     ) -> None:
         self.db.table("messages").insert(
             {
                 "key": key,
+                "sender": sender,
                 "message_id": message_id,
                 "folder": folder,
                 "uidvalidity": uidvalidity,
@@ -147,6 +149,15 @@ class Store:
             },
             replace=True,
         )
+
+    def recent_from(self, sender: str, since: datetime) -> int:
+        """How many messages from ``sender`` were applied since ``since``."""
+        row = self.db.conn.execute(
+            "SELECT count(*) FROM messages WHERE sender = ? AND processed_at >= ? "
+            "AND outcome != 'rate_limited'",
+            (sender, iso(since)),
+        ).fetchone()
+        return int(row[0])
 
     def message(self, key: str) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM messages WHERE key = ?", [key]))

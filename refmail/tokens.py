@@ -40,7 +40,8 @@ MAC_CHARS = 16
 _MAX_ID_DIGITS = 18
 #: Tokens are ASCII only; ``[0-9]`` rather than ``\d`` so that Unicode digits
 #: (which ``int()`` would accept) never reach the id.
-_TOKEN_RE = re.compile(rf"r([1-9][0-9]{{0,{_MAX_ID_DIGITS - 1}}})\.([a-z2-7]{{{MAC_CHARS}}})", re.ASCII)
+#: ``r0`` is group-level mail (weekly summaries, notices to admins): no referral.
+_TOKEN_RE = re.compile(rf"r(0|[1-9][0-9]{{0,{_MAX_ID_DIGITS - 1}}})\.([a-z2-7]{{{MAC_CHARS}}})", re.ASCII)
 #: A version label mixed into the MAC, so a future format can never collide.
 _DOMAIN = "refmail-reply-token-v1"
 
@@ -76,8 +77,8 @@ class TokenSigner:
         ``seq`` tells apart several messages of the same step to the same
         person (reminder 1 and 2), so each has its own token.
         """
-        if isinstance(referral_id, bool) or not isinstance(referral_id, int) or referral_id < 1:
-            raise ValueError(f"referral_id must be a positive integer, not {referral_id!r}")
+        if isinstance(referral_id, bool) or not isinstance(referral_id, int) or referral_id < 0:
+            raise ValueError(f"referral_id must be 0 (group mail) or positive, not {referral_id!r}")
         if len(str(referral_id)) > _MAX_ID_DIGITS:
             raise ValueError(f"referral_id {referral_id} is too large for a token")
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:

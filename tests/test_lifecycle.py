@@ -109,11 +109,20 @@ class World:
         return self.daemon.cycle()
 
     def received(self, address: str) -> list[EmailMessage]:
-        """What refmail sent to ``address`` (parsed), oldest first."""
+        """What refmail sent to ``address`` about referrals (parsed), oldest first."""
+        return [m for m in self._from_refmail(address) if m["X-Refmail-Referral"] != "0"]
+
+    def summaries(self, address: str) -> list[EmailMessage]:
+        """The weekly summaries refmail sent to ``address``."""
+        return [m for m in self._from_refmail(address) if m["X-Refmail-Referral"] == "0"]
+
+    def _from_refmail(self, address: str) -> list[EmailMessage]:
         return [m.message() for m in self.env.smtp.sent_to(address) if m.mail_from == TRACKER]
 
     def all_sent(self) -> list[Accepted]:
-        return [m for m in self.env.smtp.messages if m.mail_from == TRACKER]
+        """Every message about a referral refmail sent (weekly summaries left out)."""
+        return [m for m in self.env.smtp.messages
+                if m.mail_from == TRACKER and m.message()["X-Refmail-Referral"] != "0"]
 
     def reply(self, to_message: EmailMessage, sender: str, body: str, **headers: str) -> None:
         """Reply as ``sender``'s mail client would: to Reply-To, threaded, quoting."""

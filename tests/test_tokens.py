@@ -95,7 +95,7 @@ def test_short_secrets_are_refused(secret: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("referral_id", "step", "seq"),
-    [(0, "ack", 0), (-1, "ack", 0), (1, "", 0), (1, "ack", -1), (True, "ack", 0)],
+    [(-1, "ack", 0), (1, "", 0), (1, "ack", -1), (True, "ack", 0)],
 )
 def test_issue_refuses_nonsense(signer: TokenSigner, referral_id: int, step: str, seq: int) -> None:
     with pytest.raises(ValueError):
@@ -152,3 +152,11 @@ def test_round_trip_for_any_fields(referral_id: int, recipient: str, step: str, 
     assert signer.referral_of(token) == referral_id
     assert signer.verify(token, referral_id, recipient, step, seq)
     assert not signer.verify(token, referral_id, recipient + "x", step, seq)
+
+
+def test_group_mail_tokens_use_referral_zero(signer: TokenSigner) -> None:
+    token = signer.issue(0, "mei@chencpa.example", "summary_member", 202648)
+    assert token.startswith("r0.")
+    assert signer.referral_of(token) == 0
+    assert signer.verify(token, 0, "mei@chencpa.example", "summary_member", 202648)
+    assert not signer.verify(token, 0, "tom@beckerroofing.example", "summary_member", 202648)
