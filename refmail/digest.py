@@ -118,6 +118,27 @@ class Digest:
         rendered = self.render_admin(admin, now, self._reply_address(token))
         return self._queue("summary_admin", admin, seq, token, rendered, now)
 
+    def notify_admins(self, title: str, text: str, *, seq: int, now: datetime) -> int:
+        """A notice to every admin about refmail itself, once per ``seq``."""
+        queued = 0
+        for admin in self.config.group.admins:
+            if self.store.blocked_people([admin]) or self.outbox.has("admin_notice", admin, seq):
+                continue
+            token = self.planner.signer.issue(0, admin, "admin_notice", seq)
+            member = self.config.member(admin)
+            name = member.name if member else admin
+            context = {
+                "referral": {"id": None, "tag": "refmail", "subject": "", "status": None,
+                             "status_label": "", "introduced_on": "", "value": None, "currency": None},
+                "recipient": {"name": name, "first_name": name.split()[0], "email": admin},
+                "reply_address": self._reply_address(token),
+                "notice": {"title": title, "text": text},
+            }
+            rendered = self.planner.renderer.render("admin_notice", context)
+            if self._queue("admin_notice", admin, seq, token, rendered, now) is not None:
+                queued += 1
+        return queued
+
     def _reply_address(self, token: str) -> str:
         return f"{self.config.tracker_local}+{token}@{self.config.tracker_domain}"
 

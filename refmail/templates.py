@@ -60,6 +60,8 @@ STEPS = (
 #: The weekly summaries (SPEC "The flow", step 5): rendered like a step, but
 #: about no single referral (see :func:`refmail.summary.summary_context`).
 SUMMARIES = ("summary_member", "summary_admin")
+#: Notices to the group's admins about refmail itself (a mail-loop brake fired …).
+NOTICES = ("admin_notice",)
 #: Consent-first introductions (SPEC "Consent-first introductions"), rendered like
 #: the steps above; templates/README.md lists their context.
 CONSENT_STEPS = (
@@ -298,7 +300,7 @@ class Renderer:
         override template is broken.
         """
         name = template_name(step, context)
-        known = set(STEPS) | set(SUMMARIES) | set(CONSENT_STEPS)
+        known = set(STEPS) | set(SUMMARIES) | set(CONSENT_STEPS) | set(NOTICES)
         known |= {v for variants in VARIANTS.values() for v in variants}
         if name not in known or name in VARIANTS:
             raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")

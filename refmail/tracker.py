@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -171,10 +172,15 @@ class Tracker:
                 raw, reason=f"could not be parsed: {type(exc).__name__}: {exc}", now=now,
                 source=source,
             )
+        sender = verdict.sender if verdict.kind in {"intro", "reply"} else None
         with self.store.transaction():
-            outcome = self._apply(key, verdict, now=now, silent=silent)
+            if sender and self._flooding(sender, now):
+                outcome = self._rate_limited(key, verdict, sender, now)
+            else:
+                outcome = self._apply(key, verdict, now=now, silent=silent)
             self.store.record_message(
                 key,
+                sender=sender,
                 message_id=message_id,
                 kind=outcome.kind,
                 outcome=outcome.outcome,
@@ -218,6 +224,37 @@ class Tracker:
             self._advance(source, now)
         return Outcome(key, "failed", outcome, reason)
 
+    # -- the mail-loop brake ------------------------------------------------------
+    def _flooding(self, sender: str, now: datetime) -> bool:
+        limit = self.config.security.max_messages_per_sender_per_hour
+        return self.store.recent_from(sender, now - timedelta(hours=1)) >= limit
+
+    def _rate_limited(self, key: str, verdict: Classification, sender: str, now: datetime) -> Outcome:
+        """Over the per-sender limit: recorded, not applied, and the admins told once a day.
+
+        The last line of defence against a loop with another automaton that
+        strips the auto-reply headers refmail relies on (RFC 3834): whatever
+        it sends, refmail's answers stay bounded.
+        """
+        limit = self.config.security.max_messages_per_sender_per_hour
+        reason = f"more than {limit} messages from {sender} within an hour: recorded, not applied"
+        log.warning("rate limit: %s", reason)
+        if self.planner is not None:
+            from .digest import Digest
+
+            day = int(now.strftime("%Y%m%d"))
+            seq = day * 1000 + zlib.crc32(sender.encode()) % 1000
+            Digest(self.planner).notify_admins(
+                f"refmail is ignoring mail from {sender}",
+                f"refmail received more than {limit} messages from {sender} within an hour, which "
+                "looks like a mail loop or a runaway program rather than a person. Further messages "
+                "from that address are recorded but not acted on until the rate drops. If this is "
+                "expected, raise [security] max_messages_per_sender_per_hour in the config.",
+                seq=seq,
+                now=now,
+            )
+        return Outcome(key, verdict.kind, "rate_limited", reason, None, verdict)
+
     # -- rules ---------------------------------------------------------------
     def _advance(self, source: MessageSource, now: datetime) -> None:
         if source.folder is None or source.uidvalidity is None or source.uid is None:
@@ -234,6 +271,14 @@ class Tracker:
             return self._reply(key, verdict, now=now, silent=silent)
         if verdict.kind == "bounce":
             return self._bounce(key, verdict, now=now)
+        if verdict.reason.startswith("refmail's own message") and verdict.sender and \
+                not self.config.is_tracking_address(verdict.sender):
+            # Another refmail (another group's tracker) wrote to us: it is an
+            # automaton, so we stop writing to it — the loop ends on our side.
+            self.store.stop_person(verdict.sender, now)
+            return Outcome(key, verdict.kind, "ignored",
+                           f"{verdict.reason}; from another refmail, which gets no more mail",
+                           None, verdict)
         return Outcome(key, verdict.kind, "ignored", verdict.reason, None, verdict)
 
     def _intro(

@@ -84,14 +84,26 @@ class Clock:
 class World:
     """The group, its servers and refmail, with helpers to act as people."""
 
-    def __init__(self, env: MailEnv, tmp_path: Path, extra: str = "") -> None:
+    def __init__(
+        self,
+        env: MailEnv,
+        tmp_path: Path,
+        extra: str = "",
+        *,
+        tracker: str = TRACKER,
+        imap_user: str | None = None,
+        password_env: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.env = env
         imap = env.imap_settings()
         smtp = env.smtp_settings()
-        text = GROUP + extra + "\n[imap]\n" + "\n".join(
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        text = GROUP.replace(TRACKER, tracker) + extra + "\n[imap]\n" + "\n".join(
             f"{k} = {json.dumps(v)}" for k, v in {
-                "host": imap.host, "port": imap.port, "security": "none", "username": imap.username,
-                "password_env": imap.password_env, "timeout": "10s"}.items()
+                "host": imap.host, "port": imap.port, "security": "none",
+                "username": imap_user or imap.username,
+                "password_env": password_env or imap.password_env, "timeout": "10s"}.items()
         ) + "\n[smtp]\n" + "\n".join(
             f"{k} = {json.dumps(v)}" for k, v in {
                 "host": smtp.host, "port": smtp.port, "security": "none", "username": "",
@@ -101,7 +113,7 @@ class World:
         path.write_text(text)
         self.config = load_config(path)
         self.store = Store.open(self.config.database_path())
-        self.clock = Clock(START)
+        self.clock = clock or Clock(START)
         self.daemon = Daemon(self.config, self.store, clock=self.clock,
                              retry=Retry(attempts=3, within=10, first_delay=0.1, max_delay=0.5))
 
