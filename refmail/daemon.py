@@ -125,8 +125,13 @@ class Daemon:
         finally:
             if not self.stopping:
                 self._plan_and_send(report)
-            if report.processed or report.planned or (report.delivery and report.delivery.attempted):
+            delivery = report.delivery
+            if report.processed or report.planned or (delivery and (delivery.sent or delivery.failed)):
                 log.info("%s", report.summary())
+            elif delivery and delivery.attempted:
+                # Only retries that failed again: part of an outage the outbox
+                # reported once when it began (and will report when it ends).
+                log.debug("%s", report.summary())
         return report
 
     def _fetch(self, report: CycleReport) -> None:

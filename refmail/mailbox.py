@@ -29,7 +29,9 @@ plain ``MailboxError`` and are not retried. While it retries (``fetch_new``
 with ``retry``) or waits (``wait_for_mail``), the Mailbox logs one WARNING when
 an outage starts and one INFO when the connection is back; an error it raises
 without having logged it (``MailboxUnavailable.logged`` is False, e.g. from a
-plain ``connect()``) is the caller's to report.
+plain ``connect()`` when no outage is known yet) is the caller's to report.
+Until the connection is back, every further failure counts as that same
+outage and is raised with ``logged`` True.
 
 A Mailbox is one IMAP connection and is not thread-safe.
 """
@@ -319,7 +321,9 @@ class Mailbox:
         return text
 
     def _unavailable(self, message: str) -> MailboxUnavailable:
-        return MailboxUnavailable(message)
+        # During an outage this Mailbox has already reported (IDLE lost, retries),
+        # later failures — refused, reset, timed out — are the same outage.
+        return MailboxUnavailable(message, logged=self._outage_since is not None)
 
     def _note_outage(self, exc: MailboxUnavailable) -> None:
         """Log the start of an outage once (later failures at DEBUG).

@@ -45,8 +45,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -368,6 +368,23 @@ class Dovecot:
         pid = self.pid
         return [pid, *_descendants(pid)] if pid else []
 
+    def idle_sessions(self, user: str) -> int:
+        """How many of ``user``'s IMAP connections are in IDLE right now.
+
+        Read from the process titles (``verbose_proctitle``: one imap process
+        per connection, titled ``imap [refs 127.0.0.1 IDLE]`` while idling), so
+        a test can stop the server exactly while a client idles.
+        """
+        found = 0
+        for pid in self.processes():
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "/imap [" in title and f"[{user} " in title and title.rstrip().endswith("IDLE]"):
+                found += 1
+        return found
+
     @staticmethod
     def _accepts(port: int) -> bool:
         try:
@@ -430,6 +447,8 @@ auth_failure_delay = 0
 first_valid_uid = {min(self.uid, 500)}
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 500
+# Process titles show each connection's user and command (idle_sessions()).
+verbose_proctitle = yes
 # LMTP looks up refs+tag@domain as user "refs" (username_format=%n drops the domain).
 recipient_delimiter = +
 namespace inbox {{
@@ -586,6 +605,9 @@ class Accepted:
     raw: bytes
     #: The AUTH user when the client authenticated, else None.
     login: str | None = None
+    #: ``time.monotonic()`` when the server accepted it (after delivery, just
+    #: before answering 250): what latency benchmarks measure between.
+    at: float = field(default_factory=time.monotonic, compare=False)
 
     def message(self) -> EmailMessage:
         """The message parsed with the modern email policy."""
@@ -630,6 +652,9 @@ class _Handler:
         refusal = self.server._refusal_for("data", *envelope.rcpt_tos)
         if refusal:
             return f"{refusal.code} {refusal.text}"
+        drop = self.server._take_drop()
+        if drop == "before":
+            return await self._hang_up(server)
         raw = bytes(envelope.content)
         loop = asyncio.get_running_loop()
         try:
@@ -643,8 +668,27 @@ class _Handler:
             name = getattr(session.auth_data, "login", b"")
             login = name.decode() if isinstance(name, bytes) else str(name)
         mail_from = "" if envelope.mail_from == "<>" else envelope.mail_from
-        self.server._record(Accepted(mail_from, tuple(envelope.rcpt_tos), raw, login))
+        accepted = Accepted(mail_from, tuple(envelope.rcpt_tos), raw, login)
+        self.server._record(accepted)
+        if drop == "after":
+            return await self._hang_up(server)
+        hook = self.server.on_accept
+        if hook is not None:  # in a worker thread: the hook may block (kill a client, wait)
+            await loop.run_in_executor(None, hook, accepted)
         return "250 2.0.0 OK: delivered"
+
+    @staticmethod
+    async def _hang_up(server: Any) -> str:
+        """Close the connection at once, with no reply to the DATA just received.
+
+        Closing the transport with nothing buffered makes asyncio drop any
+        later write, and aiosmtpd cancels this session when the connection
+        is lost; the returned reply is never seen by the client.
+        """
+        if server.transport is not None:
+            server.transport.close()
+        await asyncio.sleep(0.05)  # connection_lost() cancels the session meanwhile
+        return "421 4.4.2 connection dropped by the test server"
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -671,8 +715,10 @@ class SmtpServer:
     """An SMTP server on 127.0.0.1 that delivers to Dovecot before answering 250.
 
     Every accepted envelope is appended to :attr:`messages`, whether or not a
-    recipient is a Dovecot user. ``refuse(451)`` makes RCPT (or DATA) fail
-    until ``accept()``, for fault tests. With ``credentials`` AUTH PLAIN/LOGIN
+    recipient is a Dovecot user. For fault tests, ``refuse(451)`` makes RCPT
+    (or DATA) fail until ``accept()``, ``drop()`` closes the connection in the
+    middle of DATA, ``halt()`` stops listening until ``start()``, and
+    :attr:`on_accept` runs just before a 250. With ``credentials`` AUTH PLAIN/LOGIN
     is offered over plain text (loopback only) and required before MAIL FROM.
     ``tls="starttls"`` offers (and requires) STARTTLS, ``tls="ssl"`` speaks
     implicit TLS, both with a self-signed certificate in :attr:`cert_file`.
@@ -700,6 +746,11 @@ class SmtpServer:
         self._lock = threading.Lock()
         self._messages: list[Accepted] = []
         self._refusal: _Refusal | None = None
+        self._drops: list[str] = []  # "before" / "after" delivery, one per coming DATA
+        #: Called with each accepted envelope after it is recorded and delivered,
+        #: before the client hears 250, from a worker thread: a crash test kills
+        #: the client here to hit the window between acceptance and its record.
+        self.on_accept: Callable[[Accepted], None] | None = None
         self.credentials = dict(credentials or {})
 
         def authenticator(
@@ -737,15 +788,27 @@ class SmtpServer:
 
     # -- life cycle -----------------------------------------------------------
     def start(self) -> SmtpServer:
+        """Listen (again, after :meth:`halt`: same port, same recorded messages)."""
         if not self._started:
+            if self._controller.loop.is_closed():
+                # The controller closes its loop when stopped; a restart needs a new one.
+                self._controller.loop = asyncio.new_event_loop()
             self._controller.start()
             self._started = True
         return self
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop listening, so connections are refused, until :meth:`start`; for outage tests."""
         if self._started:
             self._started = False
             self._controller.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._started
+
+    def stop(self) -> None:
+        self.halt()
         if self._cert_dir is not None:
             shutil.rmtree(self._cert_dir, ignore_errors=True)
             self._cert_dir = None
@@ -796,9 +859,28 @@ class SmtpServer:
             self._refusal = _Refusal(code, stage, wanted, text or default)
 
     def accept(self) -> None:
-        """Leave refuse mode."""
+        """Leave refuse mode (and forget drops still pending)."""
         with self._lock:
             self._refusal = None
+            self._drops.clear()
+
+    def drop(self, count: int = 1, *, after_delivery: bool = False) -> None:
+        """Close the connection during the next ``count`` DATA commands, without a reply.
+
+        The client has sent the whole message and hears nothing back (EOF), as
+        when a server crashes or a connection is cut. By default the message
+        is not kept, so the client must send it again; ``after_delivery`` keeps
+        (delivers and records) it first — the ambiguous case, in which the
+        client cannot know the server has it and resends a duplicate.
+        """
+        if count < 1:
+            raise ValueError("count is at least 1")
+        with self._lock:
+            self._drops.extend(["after" if after_delivery else "before"] * count)
+
+    def _take_drop(self) -> str | None:
+        with self._lock:
+            return self._drops.pop(0) if self._drops else None
 
     def _refusal_for(self, stage: str, *addresses: str) -> _Refusal | None:
         with self._lock:
