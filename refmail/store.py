@@ -151,7 +151,10 @@ class Store:
         )
 
     def recent_from(self, sender: str, since: datetime) -> int:
-        """How many messages from ``sender`` were applied since ``since``."""
+        """How many live messages from ``sender`` were applied since ``since``.
+
+        Backfill and imports are recorded without a sender (see ``Tracker.process``).
+        """
         row = self.db.conn.execute(
             "SELECT count(*) FROM messages WHERE sender = ? AND processed_at >= ? "
             "AND outcome != 'rate_limited'",

@@ -172,7 +172,11 @@ class Tracker:
                 raw, reason=f"could not be parsed: {type(exc).__name__}: {exc}", now=now,
                 source=source,
             )
-        sender = verdict.sender if verdict.kind in {"intro", "reply"} else None
+        # The brake is for mail arriving now (a loop runs in real time): an
+        # import, or a first start reading months of old mail, sends nothing for
+        # what it reads and must not count against anyone's hourly limit.
+        live = not silent and not self._from_the_past(verdict, now)
+        sender = verdict.sender if live and verdict.kind in {"intro", "reply"} else None
         with self.store.transaction():
             if sender and self._flooding(sender, now):
                 outcome = self._rate_limited(key, verdict, sender, now)
@@ -225,6 +229,14 @@ class Tracker:
         return Outcome(key, "failed", outcome, reason)
 
     # -- the mail-loop brake ------------------------------------------------------
+    def _from_the_past(self, verdict: Classification, now: datetime) -> bool:
+        """Dated before the backfill window: history being read, not a live exchange.
+
+        A forged old Date gains a sender nothing here: an intro that old is
+        tracked silently, without any mail that could feed a loop.
+        """
+        return _parse_date(verdict.date, now) < now - self.config.timing.backfill
+
     def _flooding(self, sender: str, now: datetime) -> bool:
         limit = self.config.security.max_messages_per_sender_per_hour
         return self.store.recent_from(sender, now - timedelta(hours=1)) >= limit
