@@ -25,6 +25,7 @@ import argparse
 import os
 import pstats
 import shutil
+import sys
 import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -121,8 +122,9 @@ def analyse(profile_path: Path, top: int = 30) -> dict[str, Any]:
 
 
 def py_spy() -> str | None:
-    """The py-spy binary, if any (it is not a project dependency)."""
-    for candidate in (os.environ.get("PY_SPY"), shutil.which("py-spy"), "/tmp/pyspy-venv/bin/py-spy"):
+    """The py-spy binary, if any (``make bench`` installs it into .venv: the ``bench`` extra)."""
+    beside = Path(sys.executable).with_name("py-spy")
+    for candidate in (os.environ.get("PY_SPY"), str(beside), shutil.which("py-spy")):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
