@@ -108,6 +108,11 @@ def _email(value: Any) -> str:
     return value.strip().lower()
 
 
+def _auto_duration(value: Any) -> timedelta | None:
+    """``"auto"`` → None (the program decides), else a duration as :func:`parse_duration`."""
+    return None if value is None or value == "auto" else parse_duration(value)
+
+
 Email = Annotated[str, BeforeValidator(_email)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -189,6 +194,10 @@ class ImapSettings(_Server):
     folder: str = "INBOX"
     batch_size: int = Field(default=200, ge=1, le=5000)
     idle: bool = True
+    #: While waiting in IDLE, also ask the server for news this often (see
+    #: ``Mailbox.wait_for_mail``). None ("auto"): 0.2 s for a loopback server,
+    #: off elsewhere; "0s": off.
+    idle_check_interval: Annotated[timedelta | None, BeforeValidator(_auto_duration)] = None
     max_message_size: Size = 25 * 1024 * 1024
 
 

@@ -455,6 +455,131 @@ def test_polling_without_idle_sleeps_in_short_steps() -> None:
     assert box.wait_for_mail(10, stop=lambda: True) is False
 
 
+class FakeTime:
+    """A clock that moves only when the Mailbox waits: no test waits for real."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        if len(self.waits) > 1000:
+            raise AssertionError("busy loop: over 1000 waits")
+
+
+def deaf_to_idle(box: Mailbox, fake: FakeTime, monkeypatch: pytest.MonkeyPatch,
+                 on_first_wait: Callable[[], None] = lambda: None) -> None:
+    """Make ``box`` ignore what the server says in IDLE; each wait only moves ``fake``.
+
+    So only the checks can find new mail, as when a server (Dovecot: 0.5 s)
+    has not announced it yet.
+    """
+
+    def readable(client: Any, timeout: float) -> bool:
+        if not fake.waits:
+            on_first_wait()
+        fake.sleep(timeout)
+        return False
+
+    monkeypatch.setattr(box, "_readable", readable)
+
+
+def count_noops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every NOOP sent, as a growing list (a test fails past 1000: a busy loop)."""
+    noops: list[int] = []
+    original = imapclient.IMAPClient.noop
+
+    def spy(self: imapclient.IMAPClient) -> Any:
+        noops.append(1)
+        if len(noops) > 1000:
+            raise AssertionError("busy loop: over 1000 NOOPs")
+        return original(self)
+
+    monkeypatch.setattr(imapclient.IMAPClient, "noop", spy)
+    return noops
+
+
+@pytest.mark.parametrize(
+    ("host", "configured", "expected"),
+    [
+        ("127.0.0.1", "auto", mailbox_module.LOOPBACK_IDLE_CHECK_SECONDS),
+        ("localhost", None, mailbox_module.LOOPBACK_IDLE_CHECK_SECONDS),
+        ("127.0.0.1", "0s", None),
+        ("mail.example.com", "auto", None),  # a remote server is not asked unless configured
+        ("mail.example.com", "30s", 30.0),
+        ("mail.example.com", "0.001s", mailbox_module.MIN_IDLE_CHECK_SECONDS),
+    ],
+)
+def test_idle_check_interval(host: str, configured: str | None, expected: float | None) -> None:
+    values: dict[str, Any] = {"host": host}
+    if configured is not None:
+        values["idle_check_interval"] = configured
+    box = Mailbox(ImapSettings(**values))
+    assert box.idle_check_seconds() == expected
+
+
+@pytest.mark.parametrize("check", ["0.2s", "0s"])
+def test_a_check_sees_mail_idle_has_not_announced(
+    clean_dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch, check: str
+) -> None:
+    fake = FakeTime()
+    with Mailbox(settings_for(clean_dovecot, idle_check_interval=check), clock=fake) as box:
+        assert list(box.fetch_new(None)) == []
+        # Delivered once IDLE runs; its notice is never read, only a check can see it.
+        deaf_to_idle(box, fake, monkeypatch, on_first_wait=lambda: deliver(clean_dovecot, 1))
+        found = box.wait_for_mail(60)
+        if check == "0s":
+            assert found is False  # IDLE alone: nothing until the server's notice
+            assert fake.now == pytest.approx(60)
+        else:
+            assert found is True
+            assert fake.now == pytest.approx(0.2)  # the first check
+            assert not box.idling  # left IDLE for the fetch
+        assert subjects(list(box.fetch_new(None))) == ["intro 1"]
+
+
+def test_checks_while_idling_are_spaced_and_keep_idle_running(
+    clean_dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeTime()
+    noops = count_noops(monkeypatch)
+    with Mailbox(settings_for(clean_dovecot, idle_check_interval="0.5s"), clock=fake) as box:
+        list(box.fetch_new(None))
+        deaf_to_idle(box, fake, monkeypatch)
+        assert box.wait_for_mail(10) is False
+        # One NOOP before IDLE, then one per check: not a busy loop.
+        assert len(noops) == 1 + 19  # checks at 0.5, 1.0, … 9.5 s
+        assert min(fake.waits) > 0 and sum(fake.waits) == pytest.approx(10)
+        assert not box.idling
+        # IDLE was left cleanly: the connection still works.
+        deliver(clean_dovecot, 1)
+        assert subjects(list(box.fetch_new(None))) == ["intro 1"]
+
+
+def test_without_idle_the_server_is_asked_with_noop(
+    clean_dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeTime()
+    noops = count_noops(monkeypatch)
+    settings = settings_for(clean_dovecot, idle_check_interval="1s")
+    with Mailbox(settings, clock=fake, sleep=fake.sleep) as box:
+        list(box.fetch_new(None))
+        assert box._client is not None
+        monkeypatch.setattr(box._client, "has_capability", lambda name: name.upper() != "IDLE")
+        assert box.wait_for_mail(3) is False
+        assert len(noops) == 4  # at 0, 1, 2 and 3 s
+        assert fake.waits == [1.0, 1.0, 1.0]
+        deliver(clean_dovecot, 1)
+        assert box.wait_for_mail(60) is True
+        assert fake.now == pytest.approx(3)  # at once: the first NOOP saw it
+        assert subjects(list(box.fetch_new(None))) == ["intro 1"]
+
+
 def test_retry_delays_grow_and_are_capped() -> None:
     retry = Retry(first_delay=1, max_delay=10)
     assert [retry.delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
