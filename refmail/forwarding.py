@@ -124,6 +124,9 @@ _ADDR = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
 _MAX_BLOCK_LINES = 20
+_MAILTO_BRACKETS = re.compile(r"\[\s*mailto:([^\]]*)\]", re.IGNORECASE)
+_MAILTO = re.compile(r"mailto:", re.IGNORECASE)
+_QUOTE_PREFIX = re.compile(r"^\s*> ?")
 _NAME_STRIP = " \t\u00a0,;<>[]()\"'“”«»:"
 
 
@@ -173,8 +176,7 @@ def parse_address_list(value: str) -> list[Address]:
     """
     from .message import Address
 
-    text = re.sub(r"\[\s*mailto:([^\]]*)\]", r"<\1>", value, flags=re.IGNORECASE)
-    text = re.sub(r"mailto:", "", text, flags=re.IGNORECASE)
+    text = _MAILTO.sub("", _MAILTO_BRACKETS.sub(r"<\1>", value))
     out: list[Address] = []
     seen: set[str] = set()
     previous = 0
@@ -277,7 +279,7 @@ def _inner_body(lines: list[str], start: int) -> str:
         body.append(lines[i])
     text_lines = [line for line in body if line.strip()]
     if text_lines and all(line.lstrip().startswith(">") for line in text_lines):
-        body = [re.sub(r"^\s*> ?", "", line) for line in body]
+        body = [_QUOTE_PREFIX.sub("", line) for line in body]
     return "\n".join(body).strip("\n")
 
 

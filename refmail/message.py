@@ -24,7 +24,7 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from .forwarding import Forward, find_inline_forward, is_forward_subject, parse_address_list
@@ -134,9 +134,16 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     return data.decode("latin-1")
 
 
+_FOLDING = re.compile(r"\r?\n(?=[ \t])")
+_ADJACENT_WORDS = re.compile(r"(\?=)\s+(?==\?)")
+_BLANK_LINE = re.compile(r"\n\s*\n")
+
+
 def _unfold(value: str) -> str:
     # RFC 5322 §2.2.3: unfolding removes the CRLF that precedes folding white space.
-    return re.sub(r"\r?\n(?=[ \t])", "", value).replace("\r", "").replace("\n", " ")
+    if "\n" not in value and "\r" not in value:  # most values: one line, nothing to do
+        return value
+    return _FOLDING.sub("", value).replace("\r", "").replace("\n", " ")
 
 
 def _header_to_str(value: Any) -> str:
@@ -160,7 +167,8 @@ def _header_to_str(value: Any) -> str:
                 parts.append(chunk)
         return _unfold("".join(parts))
     text = str(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
+    # isascii() is one C call; the per-character scan only runs on non-ASCII text.
+    if not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text):
         text = decode_bytes(text.encode("utf-8", "surrogateescape"))
     return _unfold(text)
 
@@ -202,7 +210,7 @@ def decode_header_value(value: Any) -> str:
     except Exception:
         pass
     # Lenient path: RFC 2047 §6.2 — white space between adjacent encoded words is dropped.
-    text = re.sub(r"(\?=)\s+(?==\?)", r"\1", text)
+    text = _ADJACENT_WORDS.sub(r"\1", text)
     return _ENCODED_WORD.sub(_decode_word, text)
 
 
@@ -224,12 +232,28 @@ def html_to_text(html: str) -> str:
         return html_module.unescape(re.sub(r"<[^>]*>", "", text)).strip()
 
 
+def _decode_leniently(value: Any) -> str:
+    """:func:`decode_header_value`, which does not raise on anything compat32 returns;
+    should it ever, the value as written beats losing the message."""
+    try:
+        return decode_header_value(value)
+    except Exception:  # pragma: no cover - belt and braces
+        return str(value)
+
+
 # -- the parsed message -----------------------------------------------------
 @dataclass
 class ParsedMessage:
-    """One message as plain values. Addresses are lower-case; names decoded."""
+    """One message as plain values. Addresses are lower-case; names decoded.
 
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    Header values are decoded on first use, by name: classification reads about
+    fifteen fields, while DKIM, ARC and Received signatures are half the header
+    bytes of ordinary mail and were decoded for nothing.
+    """
+
+    #: The header fields in order, as compat32 returns them (str, or Header for
+    #: raw 8-bit text): :meth:`header`, :meth:`header_all` and :attr:`headers` decode them.
+    raw_headers: list[tuple[str, Any]] = field(default_factory=list, repr=False)
     from_: Address | None = None
     to: list[Address] = field(default_factory=list)
     cc: list[Address] = field(default_factory=list)
@@ -264,18 +288,35 @@ class ParsedMessage:
     raw_size: int = 0
     defects: list[str] = field(default_factory=list)
     html_parts: list[str] = field(default_factory=list, repr=False)
+    #: Lower-case header name → its decoded values, filled on first use.
+    _decoded: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: Lower-case header name → its raw values, built on the first look-up.
+    _index: dict[str, list[Any]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """Every header field as ``(name, decoded value)``, in order."""
+        return [(name, _decode_leniently(value)) for name, value in self.raw_headers]
+
+    def _values(self, key: str) -> list[str]:
+        found = self._decoded.get(key)
+        if found is None:
+            if self._index is None:
+                index: dict[str, list[Any]] = {}
+                for hname, value in self.raw_headers:
+                    index.setdefault(hname.lower(), []).append(value)
+                self._index = index
+            found = [_decode_leniently(v) for v in self._index.get(key, ())]
+            self._decoded[key] = found
+        return found
 
     def header(self, name: str) -> str | None:
         """The first decoded value of header ``name`` (case-insensitive), or None."""
-        key = name.lower()
-        for hname, value in self.headers:
-            if hname.lower() == key:
-                return value
-        return None
+        found = self._values(name.lower())
+        return found[0] if found else None
 
     def header_all(self, name: str) -> list[str]:
-        key = name.lower()
-        return [value for hname, value in self.headers if hname.lower() == key]
+        return list(self._values(name.lower()))
 
     def has_header(self, name: str) -> bool:
         return self.header(name) is not None
@@ -300,20 +341,34 @@ def _addresses(values: list[Any]) -> list[Address]:
     Decoding display names *after* splitting matters: an encoded word may hide
     a comma (``=?utf-8?q?Doe=2C_John?=``) that would otherwise split a name.
     """
-    raw = [_header_to_str(v) for v in values if v is not None]
+    raw = tuple(_header_to_str(v) for v in values if v is not None)
+    if sum(map(len, raw)) > _CACHED_ADDRESSES_MAX:  # hostile sizes: parse, do not keep
+        return list(_parse_addresses.__wrapped__(raw))
+    return list(_parse_addresses(raw))
+
+
+#: Address headers longer than this (in all) are not remembered by :func:`_parse_addresses`.
+_CACHED_ADDRESSES_MAX = 2000
+
+
+@lru_cache(maxsize=4096)
+def _parse_addresses(raw: tuple[str, ...]) -> tuple[Address, ...]:
+    """:func:`_addresses` of header texts, remembered: the same From and To lines
+    (members, the tracker) come back in message after message, and parsing an
+    address list is a tenth of what classifying costs. Pure, so caching is exact."""
     out: list[Address] = []
     seen: set[str] = set()
     try:
-        pairs = email.utils.getaddresses(raw)
+        pairs = email.utils.getaddresses(list(raw))
     except Exception:
-        return parse_address_list(" , ".join(raw))
+        return tuple(parse_address_list(" , ".join(raw)))
     for name, addr in pairs:
         addr = addr.strip().strip("<>").lower()
         if not _EMAIL.match(addr) or addr in seen:
             continue
         seen.add(addr)
         out.append(Address(decode_header_value(name).strip().strip("\"'").strip(), addr))
-    return out
+    return tuple(out)
 
 
 def _msg_ids(value: str | None) -> list[str]:
@@ -470,7 +525,7 @@ def _status_blocks(part: Message) -> list[dict[str, str]]:
                     blocks.append(fields)
         return blocks
     text = _payload_text(part)
-    for chunk in re.split(r"\n\s*\n", text):
+    for chunk in _BLANK_LINE.split(text):
         fields = {}
         for line in _unfold(chunk.replace("\n ", " ").replace("\n\t", " ")).split("\n"):
             key, sep, value = line.partition(":")
@@ -495,18 +550,20 @@ def _from_message(msg: Message, raw_size: int, depth: int = 0) -> ParsedMessage:
     parsed = ParsedMessage(raw_size=raw_size)
     defects = parsed.defects
     defects.extend(type(d).__name__ for d in getattr(msg, "defects", []))
-    try:
-        parsed.headers = [(str(k), decode_header_value(v)) for k, v in msg.items()]
-    except Exception as exc:  # pragma: no cover - compat32 is lenient; belt and braces
-        defects.append(f"headers unreadable: {type(exc).__name__}")
-    from_ = _addresses(msg.get_all("From") or [])
+    # One pass over the fields (what msg.get_all does per call), decoded later, by name.
+    parsed.raw_headers = [(str(k), v) for k, v in msg.items()]
+    by_name: dict[str, list[Any]] = {}
+    for name, value in parsed.raw_headers:
+        by_name.setdefault(name.lower(), []).append(value)
+    parsed._index = by_name
+    from_ = _addresses(by_name.get("from", []))
     parsed.from_ = from_[0] if from_ else None
-    parsed.to = _addresses(msg.get_all("To") or [])
-    parsed.cc = _addresses(msg.get_all("Cc") or [])
-    parsed.reply_to = _addresses(msg.get_all("Reply-To") or [])
+    parsed.to = _addresses(by_name.get("to", []))
+    parsed.cc = _addresses(by_name.get("cc", []))
+    parsed.reply_to = _addresses(by_name.get("reply-to", []))
     envelope: list[Any] = []
-    for name in ("Delivered-To", "X-Original-To", "X-Forwarded-To"):
-        envelope.extend(msg.get_all(name) or [])
+    for name in ("delivered-to", "x-original-to", "x-forwarded-to"):
+        envelope.extend(by_name.get(name, []))
     parsed.delivered_to = list(dict.fromkeys(a.address for a in _addresses(envelope)))
     parsed.return_path = _return_path(msg)
     message_id = parsed.header("Message-ID")

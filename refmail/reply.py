@@ -41,6 +41,8 @@ __all__ = [
 _LIB_LANGUAGES = ["en", "de", "es", "fr", "it", "nl", "da", "sv", "cs"]
 _LIB_HEADER = EmailMessage(text="", languages=list(_LIB_LANGUAGES)).HEADER_REGEX
 _LIB_MAX_LINES = 1000
+_NEWLINE = re.compile("\n")
+_DASHED_RULE = re.compile(r"\s*[-_=*]{3,}\s*")
 
 _FROM_LABELS = r"From|Von|De|Da|Van|Från|Fra|Od|От|Desde|Afzender|Lähettäjä"
 _OTHER_LABELS = (
@@ -140,7 +142,7 @@ def _library_headers(lines: list[str]) -> dict[int, int]:
         line.strip() if len(line) <= 250 and any(colon[i : i + 3]) else ""
         for i, line in enumerate(lines[:_LIB_MAX_LINES])
     )
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]  # offset of each line
+    starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]  # offset of each line
     found: dict[int, int] = {}
     for m in _LIB_HEADER.finditer(text):
         start, end = m.start(), m.end()
@@ -226,7 +228,7 @@ def _drop_attribution(kept: list[str]) -> None:
 
 def _trim_tail(kept: list[str]) -> None:
     """Drop trailing blank lines, dashed rules and a dangling attribution."""
-    while kept and (not kept[-1].strip() or re.fullmatch(r"\s*[-_=*]{3,}\s*", kept[-1])):
+    while kept and (not kept[-1].strip() or _DASHED_RULE.fullmatch(kept[-1])):
         kept.pop()
     if kept:
         _drop_attribution(kept)

@@ -47,6 +47,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .role_cues import (
@@ -149,6 +150,14 @@ _GENERIC_LOCALS = frozenset(
 )
 
 
+_BRACKETED_RE = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+_NAME_SUFFIX_RE = re.compile(r"\s+(?:\||-|–|—|via|/)\s+")
+_LOCAL_SPLIT_RE = re.compile(r"[._\-\d]+")
+_PARAGRAPH_RE = re.compile(r"\n[ ]*\n")
+_COMMA_GAP_RE = re.compile(r"\s*,?\s*")
+_AFTER_GAP_RE = re.compile(r"\s*[,:-]?\s*")
+
+
 # -- names -------------------------------------------------------------------------
 def _name_tokens(party: Party, config: Config | None) -> list[str]:
     """The words of a party's name; from the address local part when unnamed."""
@@ -158,7 +167,7 @@ def _name_tokens(party: Party, config: Config | None) -> list[str]:
         name = member.name if member else ""
     if "@" in name:
         name = ""
-    name = re.split(r"\s+(?:\||-|–|—|via|/)\s+", re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name))[0]
+    name = _NAME_SUFFIX_RE.split(_BRACKETED_RE.sub(" ", name))[0]
     if "," in name:  # "Winters, Carl"
         last, _, first = name.partition(",")
         name = f"{first} {last}"
@@ -167,7 +176,7 @@ def _name_tokens(party: Party, config: Config | None) -> list[str]:
         local = party.address.partition("@")[0].partition("+")[0]
         if local.lower() in _GENERIC_LOCALS:
             return []
-        words = [w.capitalize() for w in re.split(r"[._\-\d]+", local) if w]
+        words = [w.capitalize() for w in _LOCAL_SPLIT_RE.split(local) if w]
     tokens = []
     for word in words:
         word = word.strip(".,;:\"'")
@@ -242,25 +251,94 @@ def _sentences(folded: str) -> tuple[list[int], list[int]]:
     """Sentence start offsets, and each sentence's paragraph (blank-line separated)."""
     starts = [0, *(m.end() for m in _SENTENCE_END_RE.finditer(" " + folded))]
     starts = [0] + [s - 1 for s in starts[1:]]
-    breaks = [m.start() for m in re.finditer(r"\n[ ]*\n", folded)]
+    breaks = [m.start() for m in _PARAGRAPH_RE.finditer(folded)]
     return starts, [bisect_right(breaks, s) for s in starts]
+
+
+@lru_cache(maxsize=2048)
+def _name_pattern(form: str) -> re.Pattern[str]:
+    """Where ``form`` is mentioned: its first letter as written, the rest in any case,
+    words apart by any white space, whole words only."""
+    head, rest = form[0], form[1:]
+    # The literal first letter leads, so the engine can jump from one
+    # capital letter to the next; the boundary is checked behind it.
+    pattern = re.escape(head) + f"(?<![\\w'-]{re.escape(head)})"
+    if rest:
+        pattern += "(?i:" + r"\s+".join(re.escape(w) for w in rest.split(" ")) + ")"
+    return re.compile(pattern + r"(?![\w-])")
+
+
+#: The only characters beyond ASCII that an ASCII letter matches under re.IGNORECASE
+#: (İ ı ~ i, ſ ~ s, Kelvin K ~ k; checked over all of Unicode in tests/test_roles_speed.py).
+_IGNORECASE_ASCII = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+
+
+def _caseless(text: str) -> str | None:
+    """``text`` with each character replaced by what an ASCII pattern character must be
+    to match it under re.IGNORECASE (ASCII letters lower-cased), offsets unchanged; None
+    if lower-casing would change the length (it does not after the table above)."""
+    key = text.translate(_IGNORECASE_ASCII).lower()
+    return key if len(key) == len(text) else None
+
+
+def _plain_form(form: str) -> list[str] | None:
+    """The pieces :func:`_find_form` compares, or None when only the regex is exact:
+    a non-ASCII form, or white space other than single spaces between words."""
+    if not form.isascii():
+        return None
+    pieces = form[1:].lower().split(" ")
+    if any(not piece or any(ch.isspace() for ch in piece) for piece in pieces[1:]) or any(
+            ch.isspace() for ch in pieces[0]):
+        return None
+    return pieces
+
+
+def _find_form(folded: str, caseless: str, head: str, pieces: list[str]) -> list[tuple[int, int]]:
+    """The matches of :func:`_name_pattern` for an ASCII form, found with ``str.find``
+    (names are new in nearly every intro: a regex each would be compiled per message)."""
+    found = []
+    size = len(folded)
+    pos = 0
+    while (i := folded.find(head, pos)) >= 0:
+        pos = i + 1
+        if i and (folded[i - 1].isalnum() or folded[i - 1] in "_'-"):  # (?<![\w'-])
+            continue
+        j = i + 1
+        for k, piece in enumerate(pieces):
+            if k:  # \s+ (greedy: a piece starts with no white space)
+                if j >= size or not folded[j].isspace():
+                    break
+                j += 1
+                while j < size and folded[j].isspace():
+                    j += 1
+            if not caseless.startswith(piece, j):
+                break
+            j += len(piece)
+        else:
+            if j < size and (folded[j].isalnum() or folded[j] in "_-"):  # (?![\w-])
+                continue
+            found.append((i, j))
+            pos = j
+    return found
 
 
 def _name_candidates(folded: str, keys: set[str],
                      aliases: dict[str, frozenset[int]]) -> list[_Cand]:
     """Every mention of a party's name; the longest form wins ("Grace Liu", not "Grace")."""
     found = []
+    caseless: str | None = None
     for form, who in aliases.items():
         if word_key(form.lower().split()[0].split("'")[0].split("-")[0]) not in keys:
             continue
-        head, rest = form[0], form[1:]
-        # The literal first letter leads, so the engine can jump from one
-        # capital letter to the next; the boundary is checked behind it.
-        pattern = re.escape(head) + f"(?<![\\w'-]{re.escape(head)})"
-        if rest:
-            pattern += "(?i:" + r"\s+".join(re.escape(w) for w in rest.split(" ")) + ")"
-        for m in re.finditer(pattern + r"(?![\w-])", folded):
-            found.append(_Cand(m.start(), m.end(), "name", who))
+        pieces = _plain_form(form)
+        if pieces is not None and caseless is None:
+            caseless = _caseless(folded)
+        if pieces is not None and caseless is not None:
+            spans = _find_form(folded, caseless, form[0], pieces)
+        else:
+            spans = [m.span() for m in _name_pattern(form).finditer(folded)]
+        for start, end in spans:
+            found.append(_Cand(start, end, "name", who))
     found.sort(key=lambda c: (c.start, -c.end))
     kept: list[_Cand] = []
     for cand in found:
@@ -354,8 +432,8 @@ def _resolve(cands: list[_Cand], idx: int, folded: str, addressee: frozenset[int
         return addressee or None
     if cand.kind in ("rel", "that"):
         prev = cands[idx - 1] if idx else None
-        if prev is not None and prev.kind == "name" and re.fullmatch(
-                r"\s*,?\s*", folded[prev.end:cand.start]):
+        if prev is not None and prev.kind == "name" and _COMMA_GAP_RE.fullmatch(
+                folded[prev.end:cand.start]):
             return _group(cands, idx - 1, folded)
         return None
     # he / she / they: the only party named (not addressed) before it in this
@@ -438,7 +516,7 @@ class _Reading:
         if cue.after:  # "I recommend Omar"
             k = bisect_right(self.cand_starts, ce - 1)
             if (k >= len(cands) or cands[k].kind != "name" or cands[k].sentence != sentence
-                    or not re.fullmatch(r"\s*[,:-]?\s*", folded[ce:cands[k].start])):
+                    or not _AFTER_GAP_RE.fullmatch(folded[ce:cands[k].start])):
                 return None
             return _group(cands, k, folded), cs, cands[k].end
         k = bisect_right(self.cand_starts, cs - 1) - 1
