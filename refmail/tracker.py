@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .planner import Planner
     from .responses import Responses
 
-__all__ = ["MessageSource", "Outcome", "Tracker", "message_key"]
+__all__ = ["MessageSource", "Outcome", "Tracker", "Unclassifiable", "message_key"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,17 @@ class Outcome:
 Classifier = Callable[[bytes, Config], Classification]
 
 
+@dataclass(frozen=True)
+class Unclassifiable:
+    """The classifier raised (in a worker process, see ``Daemon``): what is recorded instead.
+
+    An exception does not always survive pickling; its type name and text do.
+    """
+
+    error_type: str
+    error: str
+
+
 def _default_classifier() -> Classifier:
     from .classifier import classify
 
@@ -150,12 +161,14 @@ class Tracker:
         now: datetime,
         source: MessageSource | None = None,
         silent: bool = False,
+        classified: Classification | Unclassifiable | None = None,
     ) -> Outcome:
         """Classify ``raw`` and apply it; see :class:`Outcome` for the results.
 
         ``silent`` marks new referrals as tracked without any outgoing mail
         (``refmail import``); intros older than the backfill window are
-        silent anyway.
+        silent anyway. ``classified``: what ``self.classify`` made of ``raw``
+        elsewhere (the daemon classifies large fetches in worker processes).
         """
         source = source or MessageSource()
         key, message_id = message_key(raw)
@@ -163,8 +176,14 @@ class Tracker:
             with self.store.transaction():
                 self._advance(source, now)
             return Outcome(key, "seen", "seen", "processed before")
+        if isinstance(classified, Unclassifiable):
+            log.warning("message %s could not be classified: %s", key, classified.error_type)
+            return self.record_failure(
+                raw, reason=f"could not be parsed: {classified.error_type}: {classified.error}",
+                now=now, source=source,
+            )
         try:
-            verdict = self.classify(raw, self.config)
+            verdict = classified if classified is not None else self.classify(raw, self.config)
         except Exception as exc:  # the classifier must not stop the inbox
             log.warning("message %s could not be classified: %s", key, type(exc).__name__)
             log.debug("classification failure for %s", key, exc_info=True)
@@ -271,10 +290,7 @@ class Tracker:
     def _advance(self, source: MessageSource, now: datetime) -> None:
         if source.folder is None or source.uidvalidity is None or source.uid is None:
             return
-        current = self.store.position(source.folder)
-        if current and current[0] == source.uidvalidity and current[1] >= source.uid:
-            return
-        self.store.save_position(source.folder, source.uidvalidity, source.uid, now)
+        self.store.advance_position(source.folder, source.uidvalidity, source.uid, now)
 
     def _apply(self, key: str, verdict: Classification, *, now: datetime, silent: bool) -> Outcome:
         if verdict.kind == "intro":
@@ -350,8 +366,13 @@ class Tracker:
                 "forwarded": verdict.forwarded,
                 "silent": silent,
             },
+            touch=False,  # created at ``now`` a moment ago
         )
-        self._plan(referral_id, now)
+        if not silent:
+            # Planner.plan sends nothing for a silent referral, yet would load it
+            # (three queries and every event) to find that out: 98 % of a first
+            # start's intros are silent backfill.
+            self._plan(referral_id, now)
         return Outcome(key, "intro", "created", verdict.reason, referral_id, verdict)
 
     def _is_proposal(self, referral_id: int) -> bool:
@@ -409,6 +430,7 @@ class Tracker:
         self.store.add_event(
             referral_id, "proposed", at=now, actor=sender, message_id=verdict.message_id,
             detail={"text": proposal.text[:4000], "asked": asked, "reason": proposal.reason},
+            touch=False,  # created at ``now`` a moment ago
         )
         self._plan(referral_id, now)
         return Outcome(key, "reply", "proposed",

@@ -1,0 +1,161 @@
+"""The daemon commits once per fetched batch, and stays exactly-once doing it.
+
+A batch's messages, referrals, queued mail and folder position commit
+together: a crash before the COMMIT keeps none of the batch and the next run
+reads it again; an exception in one message rolls back that message only.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mailservers import Dovecot, MailEnv
+from test_capture import intro, make_daemon, write_config
+
+from refmail.config import load_config
+from refmail.store import Store
+from refmail.tracker import Tracker
+
+pytestmark = pytest.mark.servers
+
+CRASHING_RUN = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {tests!r})
+    from test_capture import make_daemon
+    from refmail.config import load_config
+    from refmail.store import Store
+    from refmail.tracker import Tracker
+
+    config = load_config({config!r})
+    store = Store.open(config.database_path())
+    tracker = Tracker(config, store)
+    original = tracker.process
+    done = []
+
+    def process(raw, **kwargs):
+        outcome = original(raw, **kwargs)
+        done.append(outcome)
+        if len(done) == {crash_after}:
+            os._exit(9)  # as SIGKILL: no finally, no COMMIT
+        return outcome
+
+    tracker.process = process
+    make_daemon(config, store, tracker=tracker).cycle()
+    """
+)
+
+
+def _crash(config_path: Path, crash_after: int) -> None:
+    script = CRASHING_RUN.format(tests=str(Path(__file__).parent), config=str(config_path),
+                                 crash_after=crash_after)
+    result = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), timeout=120,
+                            capture_output=True, text=True)
+    assert result.returncode == 9, result.stderr
+
+
+def test_a_crash_mid_batch_keeps_the_committed_batches_and_replays_the_rest_once(
+    mail_env: MailEnv, private_dovecot: Dovecot, tmp_path: Path
+) -> None:
+    for n in range(7):
+        private_dovecot.deliver("refs", intro(n))
+    path = write_config(tmp_path, mail_env, private_dovecot, batch_size=3)
+    config = load_config(path)
+    _crash(path, crash_after=5)  # batch 1 (messages 1-3) committed, message 4-5 not
+    store = Store.open(config.database_path())
+    assert store.count_referrals() == 3
+    assert store.position("INBOX") is not None and store.position("INBOX")[1] == 3  # type: ignore[index]
+    assert len(store.messages()) == 3
+    report = make_daemon(config, store).cycle()
+    assert report.outcomes == {"created": 4}
+    assert store.count_referrals() == 7
+    subjects = sorted(r["subject"] for r in store.iter_referrals())
+    assert subjects == sorted(f"Intro {n}: Client {n} <> Tom (roofing)" for n in range(7))
+    assert make_daemon(config, store).cycle().processed == 0
+    store.close()
+
+
+def test_an_exception_in_one_message_rolls_back_that_message_only(
+    mail_env: MailEnv, private_dovecot: Dovecot, tmp_path: Path
+) -> None:
+    for n in range(5):
+        private_dovecot.deliver("refs", intro(n))
+    config = load_config(write_config(tmp_path, mail_env, private_dovecot, batch_size=10))
+    store = Store.open(config.database_path())
+    tracker = Tracker(config, store)
+    original = tracker._intro
+    calls: list[int] = []
+
+    def failing_intro(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        outcome = original(*args, **kwargs)  # writes the referral...
+        if len(calls) == 3:
+            raise RuntimeError("a bug after the referral was written")  # ...then fails
+        return outcome
+
+    tracker._intro = failing_intro  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        make_daemon(config, store, tracker=tracker).cycle()
+    # Messages 1 and 2 are committed; nothing of message 3 is.
+    assert not store.db.conn.in_transaction
+    assert store.count_referrals() == 2
+    assert len(store.messages()) == 2
+    assert store.position("INBOX") is not None and store.position("INBOX")[1] == 2  # type: ignore[index]
+    report = make_daemon(config, store).cycle()
+    assert report.outcomes == {"created": 3}
+    assert store.count_referrals() == 5
+    store.close()
+
+
+def test_a_large_fetch_is_classified_in_workers_and_applied_in_order(
+    mail_env: MailEnv, private_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import refmail.daemon as daemon
+    from refmail.classification import Classification
+    from refmail.classifier import classify
+    from refmail.config import Config
+
+    monkeypatch.setattr(daemon, "_POOL_AFTER", 4)
+    monkeypatch.setattr(daemon, "_CHUNK", 3)
+    total = 20
+    for n in range(total):
+        private_dovecot.deliver("refs", intro(n))
+    config = load_config(write_config(tmp_path, mail_env, private_dovecot, batch_size=7))
+    store = Store.open(config.database_path())
+
+    def fragile(raw: bytes, cfg: Config) -> Classification:
+        if b"Intro 13:" in raw:
+            raise UnicodeError("a decoder bug on this message")
+        return classify(raw, cfg)
+
+    tracker = Tracker(config, store, classify=fragile)
+    original = tracker.process
+    given: list[bool] = []
+    order: list[str] = []
+
+    def spy(raw: bytes, **kwargs: Any) -> Any:
+        given.append(kwargs.get("classified") is not None)
+        outcome = original(raw, **kwargs)
+        order.append(outcome.key)
+        return outcome
+
+    tracker.process = spy  # type: ignore[method-assign]
+    report = make_daemon(config, store, tracker=tracker).cycle()
+    assert report.outcomes == {"created": total - 1, "failed": 1}
+    # One by one first, then classified ahead by the workers (os.cpu_count() > 1 here).
+    if (os.cpu_count() or 1) > 1:
+        assert given == [False] * 4 + [True] * (total - 4)
+    assert order == [f"<intro-{n}@mail.chencpa.example>" for n in range(total)]
+    (failed,) = store.messages("failed")
+    assert failed["key"] == "<intro-13@mail.chencpa.example>"
+    assert failed["reason"] == "could not be parsed: UnicodeError: a decoder bug on this message"
+    assert store.position("INBOX") is not None and store.position("INBOX")[1] == total  # type: ignore[index]
+    assert store.count_referrals() == total - 1
+    assert make_daemon(config, store).cycle().processed == 0
+    store.close()
