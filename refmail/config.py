@@ -47,6 +47,7 @@ __all__ = [
     "Storage",
     "Timing",
     "find_config_path",
+    "format_duration",
     "is_loopback",
     "load_config",
     "parse_duration",
@@ -80,6 +81,18 @@ def parse_duration(value: Any) -> timedelta:
             f'{value!r} is not a duration; write a number and a unit: "90s", "15m", "2h", "2d", "1w"'
         )
     return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()])
+
+
+def format_duration(delta: timedelta) -> str:
+    """The config's own notation back: ``7d``, ``36h``, ``90s``, ``0.2s`` (for messages and reasons)."""
+    total = delta.total_seconds()
+    if total != int(total):
+        return f"{total:g}s"
+    seconds = int(total)
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def parse_size(value: Any) -> int:

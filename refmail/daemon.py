@@ -29,7 +29,7 @@ from typing import Any
 import schedule
 
 from .classification import Classification
-from .config import Config
+from .config import Config, format_duration
 from .digest import Digest
 from .errors import MailboxError
 from .mailbox import Fetched, Mailbox, MailboxUnavailable, Position, Retry
@@ -386,7 +386,7 @@ class Daemon:
 
     def _note_error(self, message: str, *, already_logged: bool = False) -> None:
         if message != self._last_error and not already_logged:
-            log.error("%s (will retry every %s)", message, self.config.timing.poll_interval)
+            log.error("%s (will retry every %s)", message, format_duration(self.config.timing.poll_interval))
         self._last_error = message
 
     # -- the loop ----------------------------------------------------------------

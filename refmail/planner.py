@@ -146,7 +146,8 @@ class Planner:
                 due.recipient, now - timedelta(days=7), exclude_steps=CAP_EXEMPT
             )
             if over_weekly_cap(recent, now, self.config):
-                log.info("R-%d: %s to %s held back by the weekly cap", view.id, due.step, due.recipient)
+                # DEBUG: a held message is looked at again every cycle until the week allows it.
+                log.debug("R-%d: %s to %s held back by the weekly cap", view.id, due.step, due.recipient)
                 return None
         context = self.context(row, view, due, now)
         rendered = self.renderer.render(self._template(due, view), context)

@@ -71,6 +71,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from .config import Config
+from .config import format_duration as _duration
 
 __all__ = [
     "CAP_EXEMPT",
@@ -164,15 +165,6 @@ def _utc(moment: datetime) -> datetime:
 
 def _norm(address: str | None) -> str | None:
     return address.strip().lower() if address else None
-
-
-def _duration(delta: timedelta) -> str:
-    """A compact human form for reasons: ``7d``, ``36h``, ``90s``."""
-    seconds = int(delta.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _has_value(value: Any) -> bool:

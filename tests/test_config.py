@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from refmail.config import config_from_dict, find_config_path, load_config, parse_duration
+from refmail.config import config_from_dict, find_config_path, format_duration, load_config, parse_duration
 from refmail.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,3 +145,8 @@ def test_password_comes_from_the_environment_only(
     # A password in the file is not a key refmail reads.
     with pytest.raises(ConfigError, match=r"imap\.password: unknown key"):
         load_config(write(tmp_path, MINIMAL + '[imap]\npassword = "oops"\n'))
+
+
+@pytest.mark.parametrize("text", ["90s", "15m", "36h", "2d", "1w", "0.2s", "0s"])
+def test_format_duration_gives_back_what_parse_duration_read(text: str) -> None:
+    assert format_duration(parse_duration(text)) == text
