@@ -28,6 +28,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from .forwarding import Forward, find_inline_forward, is_forward_subject, parse_address_list
+from .mime import read_simple
 
 __all__ = [
     "Address",
@@ -614,7 +615,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one raw message. Never raises: a broken message yields what could be
     read, with the problems listed in ``defects``."""
     try:
-        msg = BytesParser(policy=compat32).parsebytes(raw)
+        # The common shapes without FeedParser's line loop; the same Message tree (refmail.mime).
+        msg = read_simple(raw)
+    except Exception:  # pragma: no cover - a slip in the fast reader must not cost the message
+        msg = None
+    try:
+        if msg is None:
+            msg = BytesParser(policy=compat32).parsebytes(raw)
     except Exception as exc:  # RecursionError on absurd nesting, MemoryError…
         return ParsedMessage(raw_size=len(raw), defects=[f"unparseable: {type(exc).__name__}"])
     try:
