@@ -14,19 +14,24 @@ header eagerly) and it never raises on malformed headers, it records defects.
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import email.utils
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 from functools import cached_property, lru_cache
 from typing import Any
 
+from .decoding import (
+    decode_bytes,
+    decode_header_value,
+    decode_leniently,
+    header_to_str,
+    html_to_text,
+    unfold,
+)
 from .forwarding import Forward, find_inline_forward, is_forward_subject, parse_address_list
 from .mime import read_simple
 
@@ -47,29 +52,9 @@ __all__ = [
 MAX_DEPTH = 40
 
 _ANGLE_ID = re.compile(r"<[^<>\s]*>")
-_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-
-# Charset labels seen in the wild that Python's codec registry does not know,
-# or where the superset decodes what senders really meant (as browsers do).
-_CHARSET_ALIASES = {
-    "x-sjis": "shift_jis",
-    "sjis": "shift_jis",
-    "ks_c_5601-1987": "cp949",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "x-unknown": "",
-    "unknown-8bit": "",
-    "us-ascii": "",
-    "ascii": "",
-    "utf8": "utf-8",
-    "x-user-defined": "",
-}
-
+_BLANK_LINE = re.compile(r"\n\s*\n")
 
 @dataclass(frozen=True)
 class Address:
@@ -77,169 +62,6 @@ class Address:
 
     name: str
     address: str
-
-
-# -- decoding ---------------------------------------------------------------
-def _codec(charset: str | None) -> str | None:
-    """The Python codec for a MIME charset label, or None when unknown/unusable."""
-    if not charset:
-        return None
-    label = charset.strip().strip("\"'").lower()
-    label = _CHARSET_ALIASES.get(label, label)
-    if not label:
-        return None
-    try:
-        info = codecs.lookup(label)
-    except (LookupError, ValueError):
-        return None
-    # "base64", "rot13", "zlib"… are codecs but not text encodings.
-    if not getattr(info, "_is_text_encoding", True):
-        return None
-    return info.name
-
-
-def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Bytes in a declared ``charset`` → text, never raising.
-
-    The declared charset is tried strictly first (after UTF-8 for the
-    single-byte Latin charsets, which accept any bytes). Mail is often mislabelled
-    (8-bit UTF-8 sent as "us-ascii", Windows text as "iso-8859-1"), so when
-    that fails, or the label is unknown, UTF-8 is tried; if the bytes are not
-    UTF-8 either, the declared charset with replacement characters is used, or
-    for an unknown one UTF-8 with replacements when only a few bytes are bad,
-    else Latin-1, which maps every byte.
-    """
-    codec = _codec(charset)
-    if codec and codec.startswith(("iso8859", "cp125", "latin")):
-        # Single-byte charsets decode anything, so a mislabel would pass
-        # silently; non-ASCII bytes that form valid UTF-8 are UTF-8 in practice.
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    if codec and codec != "utf-8":
-        try:
-            return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    if codec and codec != "utf-8":
-        with contextlib.suppress(LookupError):
-            return data.decode(codec, errors="replace")
-    text = data.decode("utf-8", errors="replace")
-    if text.count("\ufffd") * 50 <= max(len(text), 1):
-        return text
-    return data.decode("latin-1")
-
-
-_FOLDING = re.compile(r"\r?\n(?=[ \t])")
-_ADJACENT_WORDS = re.compile(r"(\?=)\s+(?==\?)")
-_BLANK_LINE = re.compile(r"\n\s*\n")
-
-
-def _unfold(value: str) -> str:
-    # RFC 5322 §2.2.3: unfolding removes the CRLF that precedes folding white space.
-    if "\n" not in value and "\r" not in value:  # most values: one line, nothing to do
-        return value
-    return _FOLDING.sub("", value).replace("\r", "").replace("\n", " ")
-
-
-def _header_to_str(value: Any) -> str:
-    """A header value as compat32 returns it (str, or Header for 8-bit text) → str.
-
-    Raw 8-bit bytes in headers (not RFC 2047 encoded, yet common) arrive as a
-    ``Header`` with charset ``unknown-8bit``, or as surrogate-escaped text.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, Header):
-        parts: list[str] = []
-        try:
-            chunks = decode_header(value)
-        except Exception:
-            return _unfold(str(value))
-        for chunk, charset in chunks:
-            if isinstance(chunk, bytes):
-                parts.append(decode_bytes(chunk, charset))
-            else:
-                parts.append(chunk)
-        return _unfold("".join(parts))
-    text = str(value)
-    # isascii() is one C call; the per-character scan only runs on non-ASCII text.
-    if not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text):
-        text = decode_bytes(text.encode("utf-8", "surrogateescape"))
-    return _unfold(text)
-
-
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
-
-
-def _decode_word(match: re.Match[str]) -> str:
-    """One RFC 2047 encoded word, leniently (missing base64 padding, bad charset)."""
-    charset, encoding, payload = match.groups()
-    charset = charset.split("*", 1)[0]  # RFC 2231 language suffix
-    try:
-        if encoding in "bB":
-            import base64
-
-            raw = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=False)
-        else:
-            import quopri
-
-            raw = quopri.decodestring(payload.replace("_", " ").encode("ascii", "replace"), header=True)
-    except Exception:
-        return match.group(0)
-    return decode_bytes(raw, charset)
-
-
-def decode_header_value(value: Any) -> str:
-    """A raw header value → readable text (RFC 2047 encoded words decoded).
-
-    ``decode_header``/``make_header`` do the standard work, including dropping
-    the white space between adjacent encoded words (RFC 2047 §6.2); when they
-    fail on a broken word or unknown charset, each word is decoded on its own
-    and words that still cannot be read are left as written.
-    """
-    text = _header_to_str(value)
-    if "=?" not in text:
-        return text
-    try:
-        return _unfold(str(make_header(decode_header(text))))
-    except Exception:
-        pass
-    # Lenient path: RFC 2047 §6.2 — white space between adjacent encoded words is dropped.
-    text = _ADJACENT_WORDS.sub(r"\1", text)
-    return _ENCODED_WORD.sub(_decode_word, text)
-
-
-def html_to_text(html: str) -> str:
-    """HTML → text with ``html_text`` (layout-aware), never raising."""
-    if not html.strip():
-        return ""
-    cleaned = _XML_DECL.sub("", html).replace("\x00", "")
-    try:
-        import html_text
-
-        return str(html_text.extract_text(cleaned, guess_layout=True))
-    except Exception:
-        # lxml refuses some documents (e.g. only a comment); strip tags instead.
-        text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", cleaned)
-        text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
-        import html as html_module
-
-        return html_module.unescape(re.sub(r"<[^>]*>", "", text)).strip()
-
-
-def _decode_leniently(value: Any) -> str:
-    """:func:`decode_header_value`, which does not raise on anything compat32 returns;
-    should it ever, the value as written beats losing the message."""
-    try:
-        return decode_header_value(value)
-    except Exception:  # pragma: no cover - belt and braces
-        return str(value)
 
 
 # -- the parsed message -----------------------------------------------------
@@ -297,7 +119,7 @@ class ParsedMessage:
     @property
     def headers(self) -> list[tuple[str, str]]:
         """Every header field as ``(name, decoded value)``, in order."""
-        return [(name, _decode_leniently(value)) for name, value in self.raw_headers]
+        return [(name, decode_leniently(value)) for name, value in self.raw_headers]
 
     def _values(self, key: str) -> list[str]:
         found = self._decoded.get(key)
@@ -307,7 +129,7 @@ class ParsedMessage:
                 for hname, value in self.raw_headers:
                     index.setdefault(hname.lower(), []).append(value)
                 self._index = index
-            found = [_decode_leniently(v) for v in self._index.get(key, ())]
+            found = [decode_leniently(v) for v in self._index.get(key, ())]
             self._decoded[key] = found
         return found
 
@@ -342,7 +164,7 @@ def _addresses(values: list[Any]) -> list[Address]:
     Decoding display names *after* splitting matters: an encoded word may hide
     a comma (``=?utf-8?q?Doe=2C_John?=``) that would otherwise split a name.
     """
-    raw = tuple(_header_to_str(v) for v in values if v is not None)
+    raw = tuple(header_to_str(v) for v in values if v is not None)
     if sum(map(len, raw)) > _CACHED_ADDRESSES_MAX:  # hostile sizes: parse, do not keep
         return list(_parse_addresses.__wrapped__(raw))
     return list(_parse_addresses(raw))
@@ -521,14 +343,14 @@ def _status_blocks(part: Message) -> list[dict[str, str]]:
     if isinstance(payload, list):
         for block in payload:
             if isinstance(block, Message):
-                fields = {k.lower(): _header_to_str(v).strip() for k, v in block.items()}
+                fields = {k.lower(): header_to_str(v).strip() for k, v in block.items()}
                 if fields:
                     blocks.append(fields)
         return blocks
     text = _payload_text(part)
     for chunk in _BLANK_LINE.split(text):
         fields = {}
-        for line in _unfold(chunk.replace("\n ", " ").replace("\n\t", " ")).split("\n"):
+        for line in unfold(chunk.replace("\n ", " ").replace("\n\t", " ")).split("\n"):
             key, sep, value = line.partition(":")
             if sep and key.strip():
                 fields[key.strip().lower()] = value.strip()
@@ -541,7 +363,7 @@ def _return_path(msg: Message) -> str | None:
     value = msg.get("Return-Path")
     if value is None:
         return None
-    text = _header_to_str(value).strip()
+    text = header_to_str(value).strip()
     if text.replace(" ", "") in ("<>", ""):
         return ""
     return text.strip("<>").strip().lower()
