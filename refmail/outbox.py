@@ -334,6 +334,24 @@ class Outbox:
         ).fetchall()
         return {(str(step), str(recipient), int(seq)) for step, recipient, seq in rows}
 
+    def enqueued_many(self, referral_ids: Iterable[int]) -> dict[int, set[tuple[str, str, int]]]:
+        """:meth:`enqueued` for several referrals in one query: id → its rows (empty set if none).
+
+        One search of the ``(referral_id, step, recipient, seq)`` unique index
+        per id, all in one statement; keep ``referral_ids`` to a few hundred.
+        """
+        ids = sorted({int(i) for i in referral_ids})
+        out: dict[int, set[tuple[str, str, int]]] = {i: set() for i in ids}
+        if not ids:
+            return out
+        marks = ",".join("?" * len(ids))
+        rows = self._conn.execute(
+            f"SELECT referral_id, step, recipient, seq FROM outbox WHERE referral_id IN ({marks})", ids
+        ).fetchall()
+        for referral_id, step, recipient, seq in rows:
+            out[int(referral_id)].add((str(step), str(recipient), int(seq)))
+        return out
+
     def has(self, step: str, recipient: str, seq: int, referral_id: int | None = None) -> bool:
         """Whether that message was ever queued (any status)."""
         row = self._conn.execute(

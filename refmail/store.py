@@ -350,6 +350,21 @@ class Store:
         )
         return batch[0] if batch else None
 
+    def referrals(self, referral_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Several referrals as :meth:`referral` gives each, in id order; unknown ids are left out.
+
+        Three queries however many ids (keep them to a few hundred: each is one
+        SQL parameter), where :meth:`referral` per id costs three each — what
+        :meth:`refmail.planner.Planner.plan_all` reads every cycle.
+        """
+        ids = sorted({int(i) for i in referral_ids})
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return self._hydrate(
+            list(self.db.query(f"SELECT * FROM referrals WHERE id IN ({marks}) ORDER BY id", ids))
+        )
+
     def iter_referrals(
         self, *, status: str | None = None, batch_size: int = 500
     ) -> Iterator[dict[str, Any]]:
@@ -378,21 +393,27 @@ class Store:
             return []
         ids = [r["id"] for r in rows]
         marks = ",".join("?" * len(ids))
+        # Tuples (``execute``, still traced), not sqlite-utils' dict per row:
+        # this runs for every candidate of every planner cycle.
+        execute = self.db.execute
         parties: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for p in self.db.query(
+        for referral_id, address, name, role in execute(
             f"SELECT referral_id, address, name, role FROM parties "
             f"WHERE referral_id IN ({marks}) ORDER BY rowid",
             ids,
         ):
-            parties[p.pop("referral_id")].append(p)
+            parties[referral_id].append({"address": address, "name": name, "role": role})
         events: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for e in self.db.query(
+        loads = json.loads
+        for referral_id, id_, at, kind, actor, message_id, detail in execute(
             f"SELECT referral_id, id, at, kind, actor, message_id, detail FROM events "
             f"WHERE referral_id IN ({marks}) ORDER BY id",
             ids,
         ):
-            e["detail"] = json.loads(e["detail"])
-            events[e.pop("referral_id")].append(e)
+            events[referral_id].append(
+                {"id": id_, "at": at, "kind": kind, "actor": actor, "message_id": message_id,
+                 "detail": loads(detail)}
+            )
         out = []
         for r in rows:
             ps = parties[r["id"]]
