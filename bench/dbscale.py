@@ -312,7 +312,7 @@ def render(r: dict[str, Any]) -> str:
         ["`Outbox.due` (limit 500)", fmt(due_ms, 2), f"{g['due']['rows']:,} messages",
          "scan" if due_scan else "index"],
         ["`Planner.plan_all` (steady state, whole cycle)", fmt(plan_s * 1000, 0),
-         f"{g['plan_all']['referrals']:,} referrals loaded, {g['plan_all']['queued']} queued", "—"],
+         f"{g['plan_all']['referrals']:,} candidates read, {g['plan_all']['queued']} queued", "—"],
     ]
     lines = [
         f"Fixture: {f['n']:,} referrals ({f['open']:,} open, {f['silent']:,} silent), "
@@ -328,7 +328,8 @@ def render(r: dict[str, Any]) -> str:
         *_plans(g["ids"]["explain"]),
         "Outbox.due:",
         *_plans(g["due"]["explain"]),
-        "one Planner.plan(referral) (per referral in plan_all):",
+        "one Planner.plan(referral) (only for a referral with something due; plan_all first reads "
+        "its candidates 500 at a time):",
         *_plans(g["plan_all"]["explain"]),
         "```",
         "",
