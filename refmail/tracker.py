@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 #: How far back an identical introduction (same referrer, same people) counts
 #: as the same referral rather than a new one.
 DUPLICATE_WINDOW = timedelta(days=14)
+#: The per-sender brake counts mail written within this long before now
+#: (``[security] max_messages_per_sender_per_hour``).
+BRAKE_WINDOW = timedelta(hours=1)
 
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 
@@ -191,9 +194,9 @@ class Tracker:
                 raw, reason=f"could not be parsed: {type(exc).__name__}: {exc}", now=now,
                 source=source,
             )
-        # The brake is for mail arriving now (a loop runs in real time): an
-        # import, or a first start reading months of old mail, sends nothing for
-        # what it reads and must not count against anyone's hourly limit.
+        # The brake is for mail written now (a loop runs in real time): an
+        # import, or a first start reading weeks of old mail, is history, and
+        # must not count against anyone's hourly limit.
         live = not silent and not self._from_the_past(verdict, now)
         sender = verdict.sender if live and verdict.kind in {"intro", "reply"} else None
         with self.store.transaction():
@@ -249,16 +252,21 @@ class Tracker:
 
     # -- the mail-loop brake ------------------------------------------------------
     def _from_the_past(self, verdict: Classification, now: datetime) -> bool:
-        """Dated before the backfill window: history being read, not a live exchange.
+        """Dated before the brake's hour: history being read, not a live exchange.
 
-        A forged old Date gains a sender nothing here: an intro that old is
-        tracked silently, without any mail that could feed a loop.
+        Every turn of a loop is a new message dated when it was written, so a
+        loop's mail always falls inside the hour it is counted over; a first
+        start reads intros dated across the whole backfill window (two weeks
+        by default), dozens per busy member, and must track every one. A
+        forged old Date gains little: replies still need a valid token from
+        their own recipient, and an intro older than the backfill window is
+        tracked silently, without mail.
         """
-        return _parse_date(verdict.date, now) < now - self.config.timing.backfill
+        return _parse_date(verdict.date, now) < now - BRAKE_WINDOW
 
     def _flooding(self, sender: str, now: datetime) -> bool:
         limit = self.config.security.max_messages_per_sender_per_hour
-        return self.store.recent_from(sender, now - timedelta(hours=1)) >= limit
+        return self.store.recent_from(sender, now - BRAKE_WINDOW) >= limit
 
     def _rate_limited(self, key: str, verdict: Classification, sender: str, now: datetime) -> Outcome:
         """Over the per-sender limit: recorded, not applied, and the admins told once a day.

@@ -1,6 +1,6 @@
 """The per-sender brake counts live mail only: history read on a first start is not a loop.
 
-A group's first start reads years of old intros from the same few members in
+A group's first start reads weeks or years of intros from the same few members in
 seconds; an import does the same. Neither sends anything for what it reads,
 so neither may count against a member's hourly limit — while mail arriving
 now still does. (The loop tests through real servers are in test_loops.py.)
@@ -79,9 +79,21 @@ def test_an_import_of_recent_mail_is_not_braked(config: Config) -> None:
     assert store.recent_from(MEI, NOW - timedelta(hours=1)) == 0
 
 
-def test_recent_mail_read_live_is_braked(config: Config) -> None:
-    # The same recent mail read by the daemon, not imported, is what the brake is for.
+def test_a_first_start_tracks_a_busy_fortnight(config: Config) -> None:
+    # Inside the backfill window (acknowledged, not silent), yet written over
+    # two weeks: history, not a loop, however many a member made.
     store = Store.memory()
     tracker = Tracker(config, store)
-    recent = [intro(n, NOW - timedelta(days=2, minutes=n)) for n in range(LIMIT + 2)]
-    assert outcomes(tracker, recent).count("rate_limited") == 2
+    fortnight = [intro(n, NOW - timedelta(days=13, hours=-n)) for n in range(6 * LIMIT)]
+    assert outcomes(tracker, fortnight) == ["created"] * len(fortnight)
+    assert store.db.conn.execute("SELECT count(*) FROM referrals WHERE silent = 0").fetchone()[0] == len(
+        fortnight
+    )
+
+
+def test_mail_written_within_the_hour_is_braked(config: Config) -> None:
+    # What a loop looks like: each message dated when it was written, just now.
+    store = Store.memory()
+    tracker = Tracker(config, store)
+    burst = [intro(n, NOW - timedelta(minutes=50 - n)) for n in range(LIMIT + 2)]
+    assert outcomes(tracker, burst).count("rate_limited") == 2
