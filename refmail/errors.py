@@ -11,6 +11,8 @@ the same discipline with a single root exception and documented subclasses).
   database (a :class:`StoreError`, so code that handles those handles it).
 - :class:`MailboxError` — the IMAP server cannot be reached, refuses the login,
   has no such folder, or a TLS policy forbids the connection.
+- :class:`MailboxUnavailable` — a :class:`MailboxError` where retrying may
+  help: the server cannot be reached or dropped the connection.
 - :class:`TransportError` — the same for the SMTP server.
 - :class:`SourceError` — a path given to ``refmail import`` is not an ``.eml``
   file, an mbox or a Maildir.
@@ -22,6 +24,7 @@ __all__ = [
     "ConfigError",
     "LockError",
     "MailboxError",
+    "MailboxUnavailable",
     "RefmailError",
     "SourceError",
     "StoreError",
@@ -67,6 +70,18 @@ class LockError(StoreError):
 
 class MailboxError(RefmailError):
     """The IMAP side failed: connection, TLS, login or folder."""
+
+
+class MailboxUnavailable(MailboxError):
+    """The server cannot be reached or dropped the connection; retrying may help.
+
+    ``logged`` is True when the Mailbox has already logged this outage (it
+    retried before giving up), so the caller need not report it again.
+    """
+
+    def __init__(self, message: str, *, logged: bool = False) -> None:
+        super().__init__(message)
+        self.logged = logged
 
 
 class TransportError(RefmailError):

@@ -13,7 +13,7 @@ import imapclient
 import pytest
 from mailservers import Dovecot, free_port
 
-from refmail import mailbox as mailbox_module
+from refmail import idling
 from refmail.config import ImapSettings
 from refmail.errors import MailboxError
 from refmail.mailbox import (
@@ -415,7 +415,7 @@ def test_stop_interrupts_idle(clean_dovecot: Dovecot) -> None:
 
 
 def test_idle_is_renewed(clean_dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mailbox_module, "IDLE_RENEW_SECONDS", 0.1)
+    monkeypatch.setattr(idling, "IDLE_RENEW_SECONDS", 0.1)
     with Mailbox(settings_for(clean_dovecot)) as box:
         list(box.fetch_new(None))
         assert box.wait_for_mail(0.5) is False
@@ -507,12 +507,12 @@ def count_noops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 @pytest.mark.parametrize(
     ("host", "configured", "expected"),
     [
-        ("127.0.0.1", "auto", mailbox_module.LOOPBACK_IDLE_CHECK_SECONDS),
-        ("localhost", None, mailbox_module.LOOPBACK_IDLE_CHECK_SECONDS),
+        ("127.0.0.1", "auto", idling.LOOPBACK_IDLE_CHECK_SECONDS),
+        ("localhost", None, idling.LOOPBACK_IDLE_CHECK_SECONDS),
         ("127.0.0.1", "0s", None),
         ("mail.example.com", "auto", None),  # a remote server is not asked unless configured
         ("mail.example.com", "30s", 30.0),
-        ("mail.example.com", "0.001s", mailbox_module.MIN_IDLE_CHECK_SECONDS),
+        ("mail.example.com", "0.001s", idling.MIN_IDLE_CHECK_SECONDS),
     ],
 )
 def test_idle_check_interval(host: str, configured: str | None, expected: float | None) -> None:
