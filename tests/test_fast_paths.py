@@ -1,7 +1,7 @@
 """The fast paths of classification give exactly what the slow, obvious code gave.
 
 Classification avoids work that used to run for every message: a regex compiled
-per party name (:func:`refmail.roles._find_form` matches ASCII names with
+per party name (:func:`refmail.name_search.find_form` matches ASCII names with
 ``str.find``), headers decoded whether read or not (:class:`ParsedMessage`
 decodes by name, on first use). Each fast path is checked here against the
 code it replaces, on inputs chosen to hit its edges: case variants beyond
@@ -17,32 +17,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refmail.message import decode_header_value, parse_message
-from refmail.roles import _IGNORECASE_ASCII, _caseless, _find_form, _name_pattern, _plain_form
+from refmail.name_search import IGNORECASE_ASCII, caseless_key, find_form, name_pattern, plain_form
 
 # -- names: str.find against the regex --------------------------------------------
 
 
 def test_only_the_listed_characters_match_ascii_letters_case_insensitively() -> None:
-    """The table :func:`_caseless` relies on, checked over all of Unicode."""
+    """The table :func:`caseless_key` relies on, checked over all of Unicode."""
     ascii_class = re.compile("(?i)[\x20-\x7e]")
     beyond = {cp for cp in range(0x80, 0x110000) if ascii_class.match(chr(cp))}
-    assert beyond == set(_IGNORECASE_ASCII)
-    for cp, letter in _IGNORECASE_ASCII.items():
+    assert beyond == set(IGNORECASE_ASCII)
+    for cp, letter in IGNORECASE_ASCII.items():
         assert re.fullmatch(f"(?i:{letter})", chr(cp))
     # and lower-casing only changes a length for U+0130, which the table replaces
     assert [cp for cp in range(0x110000) if len(chr(cp).lower()) != 1] == [0x130]
 
 
 def _regex_spans(form: str, text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in _name_pattern(form).finditer(text)]
+    return [m.span() for m in name_pattern(form).finditer(text)]
 
 
 def _fast_spans(form: str, text: str) -> list[tuple[int, int]] | None:
-    pieces = _plain_form(form)
-    caseless = _caseless(text)
+    pieces = plain_form(form)
+    caseless = caseless_key(text)
     if pieces is None or caseless is None:
         return None
-    return _find_form(text, caseless, form[0], pieces)
+    return find_form(text, caseless, form[0], pieces)
 
 
 FORMS = ["Grace", "Grace Liu", "Ann Marie Smith", "O'Neil", "Jean-Luc", "Smiths", "Kim", "Si", "Ik",
@@ -73,9 +73,9 @@ def test_some_names_are_found_at_all() -> None:
 
 
 def test_forms_the_fast_path_leaves_to_the_regex() -> None:
-    assert _plain_form("Zoë") is None  # not ASCII
-    assert _plain_form("Ann  Lee") is None  # an empty word between two spaces
-    assert _plain_form("Ann Lee") == ["nn", "lee"]
+    assert plain_form("Zoë") is None  # not ASCII
+    assert plain_form("Ann  Lee") is None  # an empty word between two spaces
+    assert plain_form("Ann Lee") == ["nn", "lee"]
 
 
 # -- headers: decoded on first use ---------------------------------------------------
