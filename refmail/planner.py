@@ -244,7 +244,8 @@ class Planner:
         self, view: ReferralView, due: Due, names: Mapping[str, str], now: datetime
     ) -> dict[str, Any]:
         """What the consent-first templates add: who is asked, the answer, the draft."""
-        from .proposal import Person, Proposal, intro_draft, intro_mailto
+        from .draft import intro_draft, intro_mailto
+        from .proposal import Person, Proposal
 
         state = consent_state(view, now)
         proposed = next((e for e in view.events if e.kind == "proposed"), None)

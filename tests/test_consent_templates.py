@@ -12,7 +12,8 @@ import lxml.html
 import pytest
 
 from refmail.config import Config, config_from_dict
-from refmail.proposal import ANSWER_KEYWORDS, Person, intro_mailto, read_answer
+from refmail.draft import intro_mailto
+from refmail.proposal import ANSWER_KEYWORDS, Person, read_answer
 from refmail.templates import CONSENT_STEPS, Renderer, template_name
 
 TRACKER = "refs@harbornet.example"

@@ -9,14 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refmail.config import Config, config_from_dict
+from refmail.draft import MAX_MAILTO, intro_draft, intro_mailto
 from refmail.proposal import (
     ANSWER_KEYWORDS,
-    MAX_MAILTO,
     Answer,
     Person,
     Proposal,
-    intro_draft,
-    intro_mailto,
     read_answer,
     read_proposal,
 )
