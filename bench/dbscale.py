@@ -4,7 +4,7 @@ The fixture is written with bulk SQL into a database made by refmail's own
 migrations (``Store.open``): ``--n`` referrals (default 1,000,000) introduced
 over ten years by 2,000 referrers, three parties each, an ``introduced`` event
 (closed ones also a ``status`` event), thread membership, and the outbox a
-steady state leaves behind — every message the rules (``refmail.rules``) say
+steady state leaves behind — every message the rules (``refmail.policy.rules``) say
 is due for the open referrals already sent, ``--queued`` messages queued and
 due now, four times as many queued for later. Referrals older than three years
 are ``silent`` (tracked at first start from an old inbox); those introduced in
@@ -56,7 +56,7 @@ def _iso(moment: datetime) -> str:
 
 def build(path: Path, n: int, *, queued: int = 1000, seed: int = 7, open_days: int = 30) -> dict[str, Any]:
     """Write the fixture; returns counts and how long each part took."""
-    from refmail.store import Store
+    from refmail.storage.store import Store
 
     store = Store.open(path)
     conn = store.db.conn
@@ -155,8 +155,8 @@ def _config(db: Path) -> Any:
 
 def _settle(store: Any, now: datetime) -> int:
     """Mark as sent everything the rules find due for open referrals within the hour (no rendering)."""
-    from refmail.planner import Planner
-    from refmail.rules import due_messages
+    from refmail.policy.rules import due_messages
+    from refmail.workflow.planner import Planner
 
     config = _config(Path("unused.db"))
     conn = store.db.conn
@@ -218,9 +218,9 @@ def _explain(conn: sqlite3.Connection, statements: list[str]) -> list[dict[str, 
 
 
 def measure(path: Path, *, repeat: int = 7) -> dict[str, Any]:
-    from refmail.outbox import Outbox
-    from refmail.planner import RECENT, Planner
-    from refmail.store import Store
+    from refmail.outgoing.outbox import Outbox
+    from refmail.storage.store import Store
+    from refmail.workflow.planner import RECENT, Planner
 
     store = Store.open(path)
     conn = store.db.conn

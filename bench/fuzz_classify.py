@@ -41,11 +41,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 with atheris.instrument_imports(include=["refmail"]):
-    from refmail.classification import STATUSES, Command
-    from refmail.classifier import classify_parsed
-    from refmail.command import parse_command
-    from refmail.message import parse_message
-    from refmail.reply import extract_reply
+    from refmail.mail.message import parse_message
+    from refmail.mail.reply import extract_reply
+    from refmail.reading.classification import STATUSES, Command
+    from refmail.reading.classifier import classify_parsed
+    from refmail.reading.command import parse_command
 
 from shared import SHARED  # noqa: E402  (after the path set-up above)
 from test_fuzz import CONFIGS  # noqa: E402  (the property tests' three configs)

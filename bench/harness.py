@@ -41,7 +41,7 @@ for _path in (ROOT, TESTS):
 
 #: The console script installed by ``pip install -e .``; falls back to ``-m``.
 REFMAIL = [str(VENV_BIN / "refmail")] if (VENV_BIN / "refmail").exists() else [
-    sys.executable, "-c", "from refmail.cli import main; main()"
+    sys.executable, "-c", "from refmail.cli.commands import main; main()"
 ]
 
 

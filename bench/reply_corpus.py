@@ -1,20 +1,20 @@
-"""Measure refmail.reply against the reply corpus in /work/shared/corpus/replies.
+"""Measure refmail.mail.reply against the reply corpus in /work/shared/corpus/replies.
 
 Follows the comparison rules of the corpus README exactly:
 
 - ``eml``: first ``text/plain`` part, payload decoded (transfer encoding) then
   read as UTF-8, through the plain-text extractor;
-- ``html``: :func:`refmail.reply.extract_reply_html` on the file read as UTF-8,
+- ``html``: :func:`refmail.mail.reply.extract_reply_html` on the file read as UTF-8,
   the result converted to text (``html_text``), compared with all whitespace
   removed;
 - ``text``: the whole file through the plain-text extractor;
 - ``match``: exact / startswith / contains; ``normalize``: none / strip /
   remove_whitespace.
 
-The plain-text extractor is :func:`refmail.reply.extract_reply`, what refmail
+The plain-text extractor is :func:`refmail.mail.reply.extract_reply`, what refmail
 reads. Two talon expectations keep a signature (talon's quote extractor does
 not remove them) while the SPEC asks refmail to remove it, so a second figure
-measures the quote stage alone (:func:`refmail.reply.strip_quotes`) on the
+measures the quote stage alone (:func:`refmail.mail.reply.strip_quotes`) on the
 same entries.
 
 Run: .venv/bin/python bench/reply_corpus.py [--corpus DIR]
@@ -39,7 +39,7 @@ import html_text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from refmail.reply import extract_reply, extract_reply_html, strip_quotes  # noqa: E402
+from refmail.mail.reply import extract_reply, extract_reply_html, strip_quotes  # noqa: E402
 
 _BESIDE = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "replies"
 DEFAULT_CORPUS = Path(

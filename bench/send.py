@@ -1,13 +1,13 @@
 """Sending: 1,000 due messages from the durable outbox to the local SMTP server.
 
-Setup (untimed): refmail's own :class:`~refmail.tracker.Tracker` and
-:class:`~refmail.planner.Planner` process 1,000 fresh intros into a new
+Setup (untimed): refmail's own :class:`~refmail.workflow.tracker.Tracker` and
+:class:`~refmail.workflow.planner.Planner` process 1,000 fresh intros into a new
 database, which queues 1,000 real acknowledgements (rendered, signed, composed)
 in the outbox — exactly what sending will find. Then, each repetition on a
 fresh copy of that database, in a child process (so the SMTP server, a thread
 of this process, does not share its interpreter):
 
-- **refmail**: ``Outbox.deliver`` over one :class:`~refmail.transport.SmtpTransport`
+- **refmail**: ``Outbox.deliver`` over one :class:`~refmail.outgoing.transport.SmtpTransport`
   connection — reading what is due, a status check before each message, and
   marking each one sent in its own committed transaction (the durable outbox);
 - **floor**: the same 1,000 messages read from the same table up front, then
@@ -46,9 +46,9 @@ def _config(group: corpus.GroupSpec, db: Path, smtp_port: int) -> Any:
 
 def prepare(db: Path, n: int, seed: int = 7) -> dict[str, Any]:
     """A database whose outbox holds ``n`` due acknowledgements, made by refmail itself."""
-    from refmail.planner import Planner
-    from refmail.store import Store
-    from refmail.tracker import Tracker
+    from refmail.storage.store import Store
+    from refmail.workflow.planner import Planner
+    from refmail.workflow.tracker import Tracker
 
     group = corpus.make_group(seed)
     config = _config(group, db, 25)
@@ -76,9 +76,9 @@ def worker(kind: str, db: Path, port: int, n: int, seed: int) -> dict[str, Any]:
     """Runs in the child: send what is due, timed in-process (interpreter start-up excluded)."""
     import smtplib
 
-    from refmail.outbox import Outbox
-    from refmail.store import Store
-    from refmail.transport import SmtpTransport
+    from refmail.outgoing.outbox import Outbox
+    from refmail.outgoing.transport import SmtpTransport
+    from refmail.storage.store import Store
 
     config = _config(corpus.make_group(seed), db, port)
     store = Store.open(db)

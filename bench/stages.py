@@ -4,9 +4,9 @@ In-process, no network: the corpus of ``bench/corpus.py`` (3,000 messages by
 default) is generated in memory and each stage of ``refmail run`` is timed on
 its own, with refmail's own functions, unchanged:
 
-- the header-only parse of :func:`refmail.tracker.message_key` (deduplication);
-- :func:`refmail.message.parse_message` (compat32 parse + refmail's reading);
-- :func:`refmail.classifier.classify` (parse + the rules, roles, reply text);
+- the header-only parse of :func:`refmail.workflow.tracker.message_key` (deduplication);
+- :func:`refmail.mail.message.parse_message` (compat32 parse + refmail's reading);
+- :func:`refmail.reading.classifier.classify` (parse + the rules, roles, reply text);
 - applying classified mail to a fresh database: ``Tracker.process`` with a
   classifier that returns the precomputed result, with the planner (as the
   daemon) — one transaction per message as today, then the same calls inside
@@ -58,7 +58,7 @@ def _config() -> Any:
 
 
 def _classify_one(raw: bytes) -> Any:
-    from refmail.classifier import classify
+    from refmail.reading.classifier import classify
 
     return classify(raw, _config())
 
@@ -72,9 +72,9 @@ def _per_message(raws: list[bytes], work: Callable[[bytes], Any]) -> float:
 
 def _apply(raws: list[bytes], verdicts: dict[int, Any], db: Path, *, batch: int | None) -> float:
     """ms per message to apply precomputed classifications, as the daemon (planner on)."""
-    from refmail.planner import Planner
-    from refmail.store import Store
-    from refmail.tracker import MessageSource, Tracker
+    from refmail.storage.store import Store
+    from refmail.workflow.planner import Planner
+    from refmail.workflow.tracker import MessageSource, Tracker
 
     config = _config()
     store = Store.open(db)
@@ -98,13 +98,13 @@ def _apply(raws: list[bytes], verdicts: dict[int, Any], db: Path, *, batch: int 
 
 def run(n: int = 3000, seed: int = 7, refmail_ms: float | None = None) -> dict[str, Any]:
     """Every stage on ``n`` messages; ``refmail_ms`` (whole ingest, ms a message) for the shares."""
-    from refmail.message import parse_message
-    from refmail.tracker import message_key
+    from refmail.mail.message import parse_message
+    from refmail.workflow.tracker import message_key
 
     raws = [m.raw for m in corpus.generate(seed, n, group=corpus.make_group(seed))]
     config = _config()
     headers = BytesHeaderParser(policy=email.policy.compat32)
-    from refmail.classifier import classify
+    from refmail.reading.classifier import classify
 
     stages: dict[str, float] = {}
     stages["stdlib: header-only parse (compat32)"] = _per_message(raws, headers.parsebytes)

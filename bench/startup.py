@@ -23,8 +23,8 @@ TARGET_S = 0.3
 
 
 def import_profile(limit: int = 8) -> list[tuple[str, float]]:
-    """The slowest cumulative imports of ``refmail.cli`` (``-X importtime``), in ms."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import refmail.cli"],
+    """The slowest cumulative imports of ``refmail.cli.commands`` (``-X importtime``), in ms."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import refmail.cli.commands"],
                          capture_output=True, text=True, cwd=ROOT, check=False)
     rows = []
     for line in out.stderr.splitlines():
@@ -59,7 +59,7 @@ def render(r: dict[str, Any]) -> str:
         table([f"command ({r['runs']} runs each, alternating)", "median s", "min s", "max s"], rows),
         "",
         f"refmail's own share: {fmt(ref - py, 3)} s over the bare interpreter. Slowest imports of "
-        f"`refmail.cli` (`-X importtime`, cumulative): {imports}.",
+        f"`refmail.cli.commands` (`-X importtime`, cumulative): {imports}.",
         "",
         table(["target (issue 6)", "measured", "status"], [[t, m, verdict(ok)] for t, m, ok in targets(r)]),
     ])

@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from refmail.config import Config, config_from_dict  # noqa: E402
-from refmail.store import Store, iso  # noqa: E402
-from refmail.summary import admin_summary, count_queries, member_summary, summary_context  # noqa: E402
-from refmail.templates import Renderer  # noqa: E402
+from refmail.render.renderer import Renderer  # noqa: E402
+from refmail.storage.store import Store, iso  # noqa: E402
+from refmail.summaries.member import admin_summary, count_queries, member_summary, summary_context  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 08:00 in Chicago
 TRACKER = "refs@bench.example"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .classification import Classification, Command
-from .errors import ConfigError, MailboxError, RefmailError, SourceError, StoreError, TransportError
+from refmail._version import __version__
+from refmail.errors import ConfigError, MailboxError, RefmailError, SourceError, StoreError, TransportError
+from refmail.reading.classification import Classification, Command
 
 if TYPE_CHECKING:
-    from .config import Config, load_config
+    from refmail.config import Config, load_config
 
 __all__ = [
     "Classification",
@@ -26,10 +27,10 @@ __all__ = [
     "SourceError",
     "StoreError",
     "TransportError",
+    "__version__",
     "load_config",
 ]
 
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
@@ -39,7 +40,7 @@ def __getattr__(name: str) -> Any:
     commands that never read a config should not pay for it.
     """
     if name in ("Config", "load_config"):
-        from . import config
+        from refmail import config
 
         return getattr(config, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
+from refmail.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -293,7 +293,7 @@ class SecuritySettings(_Section):
     DKIM/SPF), as recorded in its ``Authentication-Results`` header — so a
     forged From cannot create or change a referral. Only headers carrying
     ``authserv_id`` are believed (RFC 8601 §5): anyone can write such a header
-    into the mail they send. See :mod:`refmail.authresults` for the policy.
+    into the mail they send. See :mod:`refmail.mail.authresults` for the policy.
     """
 
     require_authenticated_sender: bool = False

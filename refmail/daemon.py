@@ -28,16 +28,16 @@ from typing import Any
 
 import schedule
 
-from .classification import Classification
-from .config import Config, format_duration
-from .digest import Digest
-from .errors import MailboxError
-from .mailbox import Fetched, Mailbox, MailboxUnavailable, Position, Retry
-from .outbox import DeliveryReport, OutboxItem
-from .planner import Planner
-from .store import Store
-from .tracker import Classifier, MessageSource, Outcome, Tracker, Unclassifiable
-from .transport import SmtpTransport
+from refmail.config import Config, format_duration
+from refmail.errors import MailboxError
+from refmail.incoming.mailbox import Fetched, Mailbox, MailboxUnavailable, Position, Retry
+from refmail.outgoing.outbox import DeliveryReport, OutboxItem
+from refmail.outgoing.transport import SmtpTransport
+from refmail.reading.classification import Classification
+from refmail.storage.store import Store
+from refmail.workflow.digest import Digest
+from refmail.workflow.planner import Planner
+from refmail.workflow.tracker import Classifier, MessageSource, Outcome, Tracker, Unclassifiable
 
 __all__ = ["CycleReport", "Daemon"]
 

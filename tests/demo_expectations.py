@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-#: What the demo inbox must yield (refmail/demo_data/README.md, as data):
+#: What the demo inbox must yield (refmail/demo/data/README.md, as data):
 #: file prefix → (outcome, referrer, provider, prospects).
 DEMO_EXPECTED: dict[str, tuple[str, str | None, str | None, list[str]]] = {
     "01": ("created", "priya@ramanit.example", "daniel@okaforlaw.example",

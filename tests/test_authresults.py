@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from refmail.authresults import authenticated, parse_header
-from refmail.classifier import classify_parsed
 from refmail.config import Config, config_from_dict, load_config
 from refmail.errors import ConfigError
-from refmail.message import parse_message
+from refmail.mail.authresults import authenticated, parse_header
+from refmail.mail.message import parse_message
+from refmail.reading.classifier import classify_parsed
 
 MAIL = Path(__file__).parent / "data" / "mail"
 

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from refmail.config import Config, config_from_dict
-from refmail.store import Store
-from refmail.tracker import Tracker
+from refmail.storage.store import Store
+from refmail.workflow.tracker import Tracker
 
 TRACKER = "refs@harbornet.example"
 MEI = "mei@chencpa.example"

@@ -23,19 +23,19 @@ import pytest
 from demo_expectations import DEMO_EXPECTED
 from mailservers import Dovecot, MailEnv
 
-from refmail.classification import Classification
-from refmail.classifier import classify
 from refmail.config import Config, load_config
 from refmail.daemon import Daemon
-from refmail.demo import DEMO_NOW, demo_messages
-from refmail.mailbox import FAILED_KEYWORD, Retry
-from refmail.store import Store
-from refmail.tracker import Tracker
+from refmail.demo.runner import DEMO_NOW, demo_messages
+from refmail.incoming.mailbox import FAILED_KEYWORD, Retry
+from refmail.reading.classification import Classification
+from refmail.reading.classifier import classify
+from refmail.storage.store import Store
+from refmail.workflow.tracker import Tracker
 
 pytestmark = pytest.mark.servers
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_GROUP = ROOT / "refmail" / "demo_data" / "group.toml"
+DEMO_GROUP = ROOT / "refmail" / "demo" / "data" / "group.toml"
 REFMAIL = str(Path(sys.executable).parent / "refmail")
 TRACKER = "refs@harbornet.example"
 

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from mailbuild import build, rfc822_part
 from shared import SHARED
 
-import refmail.classifier as classifier
-from refmail.classification import Classification
-from refmail.classifier import classify, classify_parsed
+import refmail.reading.classifier as classifier
 from refmail.config import Config, load_config
-from refmail.message import parse_message
-from refmail.roles import Roles
+from refmail.mail.message import parse_message
+from refmail.reading.classification import Classification
+from refmail.reading.classifier import classify, classify_parsed
+from refmail.reading.roles import Roles
 
 HERE = Path(__file__).parent
 MAIL = HERE / "data" / "mail"

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refmail import __version__
-from refmail.composer import clean_header_text, compose, new_message_id
 from refmail.config import Config, config_from_dict
-from refmail.templates import Rendered
+from refmail.render.composer import clean_header_text, compose, new_message_id
+from refmail.render.renderer import Rendered
 
 TRACKER = "refs@harbornet.example"
 TOKEN = "r12.k3j5x8q2abcdmn4p"

@@ -12,9 +12,9 @@ import lxml.html
 import pytest
 
 from refmail.config import Config, config_from_dict
-from refmail.draft import intro_mailto
-from refmail.proposal import ANSWER_KEYWORDS, Person, read_answer
-from refmail.templates import CONSENT_STEPS, Renderer, template_name
+from refmail.policy.draft import intro_mailto
+from refmail.reading.proposal import ANSWER_KEYWORDS, Person, read_answer
+from refmail.render.renderer import CONSENT_STEPS, Renderer, template_name
 
 TRACKER = "refs@harbornet.example"
 REPLY = "refs+r12.k3j5x8q2abcdmn4p@harbornet.example"

@@ -10,7 +10,7 @@ from pathlib import Path
 from demo_expectations import DEMO_EXPECTED
 from rich.console import Console
 
-from refmail.demo import demo_messages, run_demo
+from refmail.demo.runner import demo_messages, run_demo
 
 
 def test_demo_outcomes_match_the_documented_inbox(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from mailservers import MailEnv
 from test_lifecycle import LINDA, MEI, START, TOM, World, _text, send_intro
 
 from refmail.daemon import Daemon
-from refmail.digest import latest_slot, week_key
-from refmail.mailbox import Retry
+from refmail.incoming.mailbox import Retry
+from refmail.workflow.digest import latest_slot, week_key
 
 pytestmark = pytest.mark.servers
 

@@ -1,7 +1,7 @@
 """The fast paths of classification give exactly what the slow, obvious code gave.
 
 Classification avoids work that used to run for every message: a regex compiled
-per party name (:func:`refmail.name_search.find_form` matches ASCII names with
+per party name (:func:`refmail.reading.name_search.find_form` matches ASCII names with
 ``str.find``), headers decoded whether read or not (:class:`ParsedMessage`
 decodes by name, on first use). Each fast path is checked here against the
 code it replaces, on inputs chosen to hit its edges: case variants beyond
@@ -16,8 +16,8 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refmail.message import decode_header_value, parse_message
-from refmail.name_search import IGNORECASE_ASCII, caseless_key, find_form, name_pattern, plain_form
+from refmail.mail.message import decode_header_value, parse_message
+from refmail.reading.name_search import IGNORECASE_ASCII, caseless_key, find_form, name_pattern, plain_form
 
 # -- names: str.find against the regex --------------------------------------------
 

@@ -43,14 +43,14 @@ from mailservers import Accepted, Dovecot, SmtpServer
 
 from refmail.config import load_config
 from refmail.daemon import Daemon
-from refmail.mailbox import Retry
-from refmail.store import Store
+from refmail.incoming.mailbox import Retry
+from refmail.storage.store import Store
 
 pytestmark = pytest.mark.servers
 
 #: Only acknowledgements within a test: the other nudges are weeks away.
 LATER = ChaosSettings(thank_you_after=30 * 86400, feedback_after=60 * 86400)
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # as refmail.cli sets it up
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # as refmail.cli.commands sets it up
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:

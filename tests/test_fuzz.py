@@ -7,13 +7,13 @@ flipped bytes, duplicated headers, truncation, broken MIME boundaries, MIME
 nested 200 deep, charsets that do not exist or are not text, headers of
 100 000 characters, NUL bytes, raw 8-bit in headers, encoded CR/LF. Then:
 
-- :func:`~refmail.classifier.classify` never raises (we call the code under
+- :func:`~refmail.reading.classifier.classify` never raises (we call the code under
   its last-resort ``except``, so a bug fails here instead of being hidden) and
   returns one of the four kinds with a reason, and its fields keep the
   ``refmail parse`` contract (an intro has a referrer and two parties …);
-- :func:`~refmail.reply.extract_reply` returns stripped text and never invents
+- :func:`~refmail.mail.reply.extract_reply` returns stripped text and never invents
   a line that was not in its input;
-- :func:`~refmail.command.parse_command` returns a valid command.
+- :func:`~refmail.reading.command.parse_command` returns a valid command.
 
 Work is bounded by bounding the inputs (a few hundred KB at most), not by
 timing: ``deadline=None``. The number of examples comes from the hypothesis
@@ -33,12 +33,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shared import SHARED
 
-from refmail.classification import STATUSES, Classification, Command
-from refmail.classifier import classify, classify_parsed
-from refmail.command import parse_command
 from refmail.config import Config, config_from_dict, load_config
-from refmail.message import parse_message
-from refmail.reply import extract_reply, extract_reply_html
+from refmail.mail.message import parse_message
+from refmail.mail.reply import extract_reply, extract_reply_html
+from refmail.reading.classification import STATUSES, Classification, Command
+from refmail.reading.classifier import classify, classify_parsed
+from refmail.reading.command import parse_command
 
 HERE = Path(__file__).parent
 MAIL = HERE / "data" / "mail"

@@ -3,8 +3,8 @@
 Display names, subjects and feedback come from strangers' mail and end up in
 the mail refmail sends to members. An intro whose names and subject carry
 ``\\r\\nBcc: evil@…`` (raw, folded, or RFC 2047-encoded CR/LF), ``<script>``
-and ``"><img onerror=…>`` goes through the real :class:`~refmail.tracker.Tracker`
-and :class:`~refmail.planner.Planner` into the outbox, people answer with
+and ``"><img onerror=…>`` goes through the real :class:`~refmail.workflow.tracker.Tracker`
+and :class:`~refmail.workflow.planner.Planner` into the outbox, people answer with
 hostile feedback, the clock runs through the follow-ups, and then every queued
 ``outbox.raw`` message is checked as a mail server and a browser would read it:
 exactly one To with one address, no Bcc (nor any header the attacker named),
@@ -29,13 +29,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refmail.composer import compose
 from refmail.config import Config, config_from_dict
-from refmail.planner import Planner
-from refmail.scenario import reply_to
-from refmail.store import Store
-from refmail.templates import Rendered
-from refmail.tracker import Tracker
+from refmail.demo.scenario import reply_to
+from refmail.render.composer import compose
+from refmail.render.renderer import Rendered
+from refmail.storage.store import Store
+from refmail.workflow.planner import Planner
+from refmail.workflow.tracker import Tracker
 
 TRACKER = "refs@harbornet.example"
 MEI = "mei@chencpa.example"

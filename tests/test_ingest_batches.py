@@ -19,8 +19,8 @@ from mailservers import Dovecot, MailEnv
 from test_capture import intro, make_daemon, write_config
 
 from refmail.config import load_config
-from refmail.store import Store
-from refmail.tracker import Tracker
+from refmail.storage.store import Store
+from refmail.workflow.tracker import Tracker
 
 pytestmark = pytest.mark.servers
 
@@ -30,8 +30,8 @@ CRASHING_RUN = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from test_capture import make_daemon
     from refmail.config import load_config
-    from refmail.store import Store
-    from refmail.tracker import Tracker
+    from refmail.storage.store import Store
+    from refmail.workflow.tracker import Tracker
 
     config = load_config({config!r})
     store = Store.open(config.database_path())
@@ -117,9 +117,9 @@ def test_a_large_fetch_is_classified_in_workers_and_applied_in_order(
     mail_env: MailEnv, private_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import refmail.daemon as daemon
-    from refmail.classification import Classification
-    from refmail.classifier import classify
     from refmail.config import Config
+    from refmail.reading.classification import Classification
+    from refmail.reading.classifier import classify
 
     monkeypatch.setattr(daemon, "_POOL_AFTER", 4)
     monkeypatch.setattr(daemon, "_CHUNK", 3)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from refmail.migrations import MIGRATIONS, apply_migrations, parties_key
-from refmail.store import PartyRow, Store
+from refmail.storage.migrations import MIGRATIONS, apply_migrations, parties_key
+from refmail.storage.store import PartyRow, Store
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(days=14)
@@ -67,7 +67,7 @@ def test_migration_0006_gives_existing_referrals_their_key(tmp_path: Path) -> No
     db.conn.isolation_level = None
     names = [name for name, _ in MIGRATIONS]
     old = MIGRATIONS[: names.index("0006_duplicate_key")]
-    import refmail.migrations as migrations
+    import refmail.storage.migrations as migrations
 
     saved = list(migrations.MIGRATIONS)
     migrations.MIGRATIONS[:] = old

@@ -24,8 +24,8 @@ from mailservers import Accepted, MailEnv
 
 from refmail.config import load_config
 from refmail.daemon import Daemon
-from refmail.mailbox import Retry
-from refmail.store import Store
+from refmail.incoming.mailbox import Retry
+from refmail.storage.store import Store
 
 pytestmark = pytest.mark.servers
 
@@ -375,7 +375,7 @@ def test_weekly_cap_holds(world: World) -> None:
 
 
 def test_parse_sees_refmail_own_mail_as_ignored(world: World) -> None:
-    from refmail.classifier import classify
+    from refmail.reading.classifier import classify
 
     send_intro(world)
     world.cycle()

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from refmail.errors import LockError, RefmailError, StoreError
-from refmail.lock import DaemonLock, lock_path_for
+from refmail.storage.lock import DaemonLock, lock_path_for
 
 # A stand-in for `refmail run`: take the lock, say so, hold it until stdin closes.
 HOLDER = """
 import sys
 from refmail.errors import LockError
-from refmail.lock import DaemonLock
+from refmail.storage.lock import DaemonLock
 try:
     lock = DaemonLock(sys.argv[1])
     lock.acquire()

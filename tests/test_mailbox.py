@@ -1,4 +1,4 @@
-"""refmail.mailbox against a real Dovecot: new-mail tracking, outages, TLS, IDLE, flags."""
+"""refmail.incoming.mailbox against a real Dovecot: new-mail tracking, outages, TLS, IDLE, flags."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import imapclient
 import pytest
 from mailservers import Dovecot, free_port
 
-from refmail import idling
 from refmail.config import ImapSettings
 from refmail.errors import MailboxError
-from refmail.mailbox import (
+from refmail.incoming import idling
+from refmail.incoming.mailbox import (
     FAILED_KEYWORD,
     Fetched,
     Mailbox,
@@ -152,7 +152,7 @@ def test_uidvalidity_change_yields_everything_again(
     old, new = private_dovecot.change_uidvalidity("refs")
     assert position.uidvalidity == old
 
-    with caplog.at_level(logging.WARNING, logger="refmail.mailbox"), box:
+    with caplog.at_level(logging.WARNING, logger="refmail.incoming.mailbox"), box:
         after = list(box.fetch_new(position))
     assert subjects(after) == subjects(before)
     assert {f.uidvalidity for f in after} == {new}
@@ -185,14 +185,14 @@ def test_retry_reconnects_mid_fetch_with_one_warning(
     deliver(private_dovecot, *range(1, 8))
     box = Mailbox(settings_for(private_dovecot, batch_size=2))
     done: list[Fetched] = []
-    with caplog.at_level(logging.INFO, logger="refmail.mailbox"):
+    with caplog.at_level(logging.INFO, logger="refmail.incoming.mailbox"):
         for item in box.fetch_new(None, retry=FAST_RETRY):
             done.append(item)
             if len(done) == 2:
                 private_dovecot.restart()
     box.close()
     assert subjects(done) == [f"intro {n}" for n in range(1, 8)]
-    mine = [r for r in caplog.records if r.name == "refmail.mailbox"]
+    mine = [r for r in caplog.records if r.name == "refmail.incoming.mailbox"]
     warnings = [r for r in mine if r.levelno == logging.WARNING]
     infos = [r for r in mine if "restored" in r.getMessage()]
     assert len(warnings) == 1 and "lost while" in warnings[0].getMessage()
@@ -208,10 +208,13 @@ def test_outage_gives_up_after_the_attempts_with_one_warning(
     private_dovecot.halt()
 
     def warnings() -> list[logging.LogRecord]:
-        return [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "refmail.mailbox"]
+        return [
+            r for r in caplog.records
+            if r.levelno >= logging.WARNING and r.name == "refmail.incoming.mailbox"
+        ]
 
     quick = Retry(attempts=3, within=30, first_delay=0.01, max_delay=0.01)
-    caplog.set_level(logging.DEBUG, logger="refmail.mailbox")
+    caplog.set_level(logging.DEBUG, logger="refmail.incoming.mailbox")
     with pytest.raises(MailboxUnavailable, match="connection refused") as error:
         list(box.fetch_new(first.position, retry=quick))
     assert error.value.logged is True
@@ -260,7 +263,7 @@ def test_connection_refused(caplog: pytest.LogCaptureFixture) -> None:
     settings = ImapSettings(
         host="127.0.0.1", port=port, security="none", username="refs", password_env=PASSWORD_ENV
     )
-    with caplog.at_level(logging.DEBUG, logger="refmail.mailbox"), pytest.raises(
+    with caplog.at_level(logging.DEBUG, logger="refmail.incoming.mailbox"), pytest.raises(
         MailboxUnavailable
     ) as error:
         Mailbox(settings).connect()
@@ -268,7 +271,7 @@ def test_connection_refused(caplog: pytest.LogCaptureFixture) -> None:
     assert isinstance(error.value, MailboxError)
     # Raised, not absorbed: reporting it is the caller's job, so nothing is logged.
     assert error.value.logged is False
-    assert [r for r in caplog.records if r.name == "refmail.mailbox"] == []
+    assert [r for r in caplog.records if r.name == "refmail.incoming.mailbox"] == []
 
 
 def test_ssl_against_a_plain_text_port(clean_dovecot: Dovecot) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mailbuild import build, encoded_word, file_part, rfc822_part
 
-from refmail.message import (
+from refmail.mail.message import (
     Address,
     decode_bytes,
     decode_header_value,

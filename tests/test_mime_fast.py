@@ -1,7 +1,7 @@
 """The fast MIME reader builds exactly the tree the standard parser builds, or declines.
 
-:func:`refmail.mime.read_simple` replaces ``BytesParser(policy=compat32)`` for the
-shapes nearly all mail has; :func:`refmail.message.parse_message` falls back to the
+:func:`refmail.mail.mime.read_simple` replaces ``BytesParser(policy=compat32)`` for the
+shapes nearly all mail has; :func:`refmail.mail.message.parse_message` falls back to the
 standard parser whenever it returns None. Whenever it accepts a message, its
 ``Message`` tree must equal the standard one field for field (headers, payloads,
 preamble, epilogue, defects), and so must the :class:`ParsedMessage` built from it.
@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from shared import SHARED
 from test_fuzz import MESSAGE_SEEDS, OPS, SUPPRESS, Op, apply
 
-import refmail.message
-from refmail.message import ParsedMessage, parse_message
-from refmail.mime import read_simple
+import refmail.mail.message
+from refmail.mail.message import ParsedMessage, parse_message
+from refmail.mail.mime import read_simple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import corpus
@@ -58,7 +58,7 @@ def _tree(msg: Message) -> Any:
 def _full_parse(raw: bytes) -> ParsedMessage:
     """parse_message with the fast reader declining everything: the standard parser only."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(refmail.message, "read_simple", lambda _raw: None)
+        patch.setattr(refmail.mail.message, "read_simple", lambda _raw: None)
         return parse_message(raw)
 
 

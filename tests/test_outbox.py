@@ -1,4 +1,4 @@
-"""refmail.outbox: idempotent queueing, due times, and delivery through a real SMTP server."""
+"""refmail.outgoing.outbox: idempotent queueing, due times, and delivery through a real SMTP server."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from mailservers import SmtpServer, free_port
 
 from refmail.config import SmtpSettings
-from refmail.outbox import Outbox, OutboxItem, backoff
-from refmail.store import Store
-from refmail.transport import SmtpTransport
+from refmail.outgoing.outbox import Outbox, OutboxItem, backoff
+from refmail.outgoing.transport import SmtpTransport
+from refmail.storage.store import Store
 
 TRACKER = "refs@group.example"
 T0 = datetime(2024, 6, 3, 14, 0, tzinfo=UTC)
@@ -116,7 +116,7 @@ def received_ids(server: SmtpServer) -> list[str]:
 
 
 def outbox_records(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "refmail.outbox" and r.levelno == level]
+    return [r for r in caplog.records if r.name == "refmail.outgoing.outbox" and r.levelno == level]
 
 
 # -- queueing (no server) -------------------------------------------------------------

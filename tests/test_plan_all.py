@@ -4,7 +4,7 @@
 rules on each and calls :meth:`Planner.plan` only for the ones with something
 due (or a proposal to expire). That shortcut is only right if it changes
 nothing: here a group with varied referrals — real intros through the
-:class:`~refmail.tracker.Tracker`, plus referrals of every status written
+:class:`~refmail.workflow.tracker.Tracker`, plus referrals of every status written
 through the store (unknown roles, proposals and consent answers, won with a
 value, STOP and bounces, silent imports), with a weekly cap small enough to
 hold mail back — is copied at several moments, and ``plan_all`` on one copy
@@ -25,12 +25,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from mailbuild import build
 
-import refmail.planner
+import refmail.workflow.planner
 from refmail.config import Config, config_from_dict
-from refmail.consent import who_to_ask
-from refmail.planner import RECENT, Planner
-from refmail.store import PartyRow, Store
-from refmail.tracker import Tracker
+from refmail.policy.consent import who_to_ask
+from refmail.storage.store import PartyRow, Store
+from refmail.workflow.planner import RECENT, Planner
+from refmail.workflow.tracker import Tracker
 
 ZONE = ZoneInfo("America/Chicago")
 START = datetime(2026, 11, 2, 9, 0, tzinfo=ZONE)  # a Monday
@@ -171,7 +171,7 @@ def test_plan_all_queues_exactly_what_plan_per_referral_would(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small batches: several of them, and their edges, with a few hundred referrals.
-    monkeypatch.setattr(refmail.planner, "PLAN_BATCH", BATCH)
+    monkeypatch.setattr(refmail.workflow.planner, "PLAN_BATCH", BATCH)
     config = config_from_dict(GROUP)
     rng = random.Random("plan_all")
     main = Store.open(tmp_path / "main.db")

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refmail.config import Config, config_from_dict
-from refmail.draft import MAX_MAILTO, intro_draft, intro_mailto
-from refmail.proposal import (
+from refmail.policy.draft import MAX_MAILTO, intro_draft, intro_mailto
+from refmail.reading.proposal import (
     ANSWER_KEYWORDS,
     Answer,
     Person,
@@ -18,7 +18,7 @@ from refmail.proposal import (
     read_answer,
     read_proposal,
 )
-from refmail.templates import mailto_link
+from refmail.render.renderer import mailto_link
 
 TRACKER = "refs@harbornet.example"
 NADIA = "nadia@ruiz.example"  # the referrer in every proposal below

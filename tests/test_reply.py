@@ -1,4 +1,4 @@
-"""refmail.reply: the new text of a reply, and the command on its first lines."""
+"""refmail.mail.reply: the new text of a reply, and the command on its first lines."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shared import SHARED
 
-from refmail.classification import Command
-from refmail.command import parse_amount, parse_command
-from refmail.reply import (
+from refmail.mail.reply import (
     extract_reply,
     extract_reply_html,
     strip_quotes,
     strip_signature,
 )
+from refmail.reading.classification import Command
+from refmail.reading.command import parse_amount, parse_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = SHARED / "samples"

@@ -1,4 +1,4 @@
-"""Provider and prospect(s) of an introduction: refmail.roles.
+"""Provider and prospect(s) of an introduction: refmail.reading.roles.
 
 The realistic intros live in tests/data/roles.json (one object per case: the
 text, the parties as the classifier passes them, and the expected provider
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from refmail.config import config_from_dict
-from refmail.roles import CUES, Party, Roles, assign_roles, fold
+from refmail.reading.roles import CUES, Party, Roles, assign_roles, fold
 
 CASES = json.loads((Path(__file__).parent / "data" / "roles.json").read_text(encoding="utf-8"))
 
@@ -168,7 +168,7 @@ def test_fold_keeps_length() -> None:
 def test_every_cue_row_is_indexed_and_groups_do_not_capture() -> None:
     import re
 
-    from refmail import role_cues as module
+    from refmail.reading import role_cues as module
 
     assert module.INDEX.by_key is not None  # first-word index built (else slow fallback)
     indexed = {i for rows in module.INDEX.by_key.values() for i in rows}
@@ -249,7 +249,7 @@ def test_traps(text: str, provider: str | None, prospects: list[str]) -> None:
 
 
 def test_the_word_index_finds_what_trying_every_row_finds(monkeypatch: pytest.MonkeyPatch) -> None:
-    from refmail import role_cues
+    from refmail.reading import role_cues
 
     def no_parser(pattern: str) -> set[str]:
         raise ImportError("no parser")

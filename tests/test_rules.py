@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from refmail.config import Config, config_from_dict
-from refmail.rules import (
+from refmail.policy.rules import (
     CAP_EXEMPT,
     CLOSED_STATUSES,
     OPEN_STATUSES,

@@ -4,7 +4,7 @@
 that loads and still explains every key. ``check`` runs against the real test
 servers (Dovecot, aiosmtpd, with self-signed TLS where needed) and must name
 the usual mistakes precisely. ``report`` and ``export`` read a database built
-by the real :class:`~refmail.tracker.Tracker` from intros.
+by the real :class:`~refmail.workflow.tracker.Tracker` from intros.
 """
 
 from __future__ import annotations
@@ -24,15 +24,10 @@ from click.testing import CliRunner
 from mailbuild import build
 from mailservers import Dovecot, MailEnv, SmtpServer, free_port
 
-from refmail.checkup import check_imap, check_smtp, run_checks
-from refmail.cli import cli
-from refmail.config import ImapSettings, SmtpSettings, load_config
-from refmail.export import COLUMNS, csv_safe, write_csv
-from refmail.report import format_value, group_report
-from refmail.store import Store
-from refmail.tracker import Tracker
-from refmail.transport import SmtpTransport
-from refmail.wizard import (
+from refmail.admin.checkup import check_imap, check_smtp, run_checks
+from refmail.admin.export import COLUMNS, csv_safe, write_csv
+from refmail.admin.report import format_value, group_report
+from refmail.admin.wizard import (
     Answers,
     ServerAnswers,
     WizardError,
@@ -40,6 +35,11 @@ from refmail.wizard import (
     render_config,
     system_timezone,
 )
+from refmail.cli.commands import cli
+from refmail.config import ImapSettings, SmtpSettings, load_config
+from refmail.outgoing.transport import SmtpTransport
+from refmail.storage.store import Store
+from refmail.workflow.tracker import Tracker
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "refmail.example.toml"
@@ -460,7 +460,7 @@ def tracked(tmp_path: Path) -> tuple[Path, Store]:
         referral = store.referral(outcome.referral_id or 0)
         assert referral is not None and referral["provider"] == provider[1], referral
         if status:
-            # What an accepted "WON 4500 USD" reply records (refmail.responses).
+            # What an accepted "WON 4500 USD" reply records (refmail.workflow.responses).
             at = NOW - timedelta(days=days) + timedelta(hours=5)
             detail: dict[str, Any] = {"from": "introduced", "to": status, "by": provider[1]}
             if value is not None:

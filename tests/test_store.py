@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from refmail.errors import StoreError
-from refmail.migrations import MIGRATIONS, applied_migrations
-from refmail.store import PartyRow, Store
+from refmail.storage.migrations import MIGRATIONS, applied_migrations
+from refmail.storage.store import PartyRow, Store
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 

@@ -1,8 +1,8 @@
 """Weekly summaries: the numbers, the privacy rule and safe rendering.
 
 The database is built through the real pipeline — raw intro and reply mail
-fed to the :class:`~refmail.tracker.Tracker` with a
-:class:`~refmail.planner.Planner`, replies addressed to the plus token of the
+fed to the :class:`~refmail.workflow.tracker.Tracker` with a
+:class:`~refmail.workflow.planner.Planner`, replies addressed to the plus token of the
 nudge they answer — so the summaries are checked against what refmail really
 records, not against rows a test made up. Delivery is the outbox's hand-off
 (``mark_sent``); the servers are covered by the lifecycle tests.
@@ -26,10 +26,10 @@ import pytest
 from mailbuild import build
 
 from refmail.config import Config, config_from_dict
-from refmail.outbox import OutboxItem
-from refmail.planner import Planner
-from refmail.store import Store
-from refmail.summary import (
+from refmail.outgoing.outbox import OutboxItem
+from refmail.render.renderer import Rendered, Renderer
+from refmail.storage.store import Store
+from refmail.summaries.member import (
     AdminSummary,
     MemberSummary,
     admin_summary,
@@ -37,8 +37,8 @@ from refmail.summary import (
     member_summary,
     summary_context,
 )
-from refmail.templates import Rendered, Renderer
-from refmail.tracker import Tracker
+from refmail.workflow.planner import Planner
+from refmail.workflow.tracker import Tracker
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACKER = "refs@harbornet.example"
@@ -528,7 +528,7 @@ def test_a_constant_number_of_queries_for_the_admins(group: Group) -> None:
 
 
 def test_windows_follow_the_group_time_zone() -> None:
-    from refmail.summary_values import months_back
+    from refmail.summaries.values import months_back
 
     # One month before 31 March is the end of February; the local time of
     # day is kept across the DST change (Chicago moves on 8 March 2026).

@@ -15,7 +15,7 @@ import pytest
 
 from refmail.config import Config, config_from_dict
 from refmail.errors import ConfigError
-from refmail.templates import (
+from refmail.render.renderer import (
     BAD_NEWS,
     KEYWORDS,
     STEPS,
@@ -416,8 +416,8 @@ def test_mailto_default_body_is_the_keyword() -> None:
      ("STOP", "stop")],
 )
 def test_one_click_bodies_are_understood_by_the_reply_parser(keyword: str, expected: str) -> None:
-    """The contract with refmail.command: what a button sends is what it means."""
-    from refmail.command import parse_command
+    """The contract with refmail.reading.command: what a button sends is what it means."""
+    from refmail.reading.command import parse_command
 
     _, query = parse_mailto(mailto_link(REPLY, "R-12", keyword))
     command = parse_command(query["body"])

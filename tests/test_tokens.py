@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refmail.tokens import MAC_CHARS, TokenSigner, new_secret
+from refmail.policy.tokens import MAC_CHARS, TokenSigner, new_secret
 
 SECRET = b"k" * 32
 TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789."

@@ -1,4 +1,4 @@
-"""refmail.transport against a real SMTP server (aiosmtpd): reuse, faults, TLS, AUTH."""
+"""refmail.outgoing.transport against a real SMTP server (aiosmtpd): reuse, faults, TLS, AUTH."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from mailservers import MailEnv, SmtpServer, free_port
 
 from refmail.config import SmtpSettings
 from refmail.errors import TransportError
-from refmail.transport import PermanentFailure, SmtpTransport, TemporaryFailure
+from refmail.outgoing.transport import PermanentFailure, SmtpTransport, TemporaryFailure
 
 pytestmark = pytest.mark.servers
 

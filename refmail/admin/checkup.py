@@ -1,0 +1,434 @@
+"""``refmail check``: does this config work, and if not, what exactly to fix.
+
+A new administrator's first run usually fails for one of a handful of
+reasons: the password variable is not set or wrong, the server's certificate
+is not trusted, the port does not speak the configured security mode, the
+server cannot be reached, or the folder does not exist. Each check here
+connects exactly as the daemon would (:class:`~refmail.incoming.mailbox.Mailbox`,
+:class:`~refmail.outgoing.transport.SmtpTransport`), sends nothing, and turns a failure
+into a :class:`CheckResult` that says which of those it is and what to change.
+
+Port/mode mismatches are told apart by what the port says first: an IMAP or
+SMTP server on a plain-text or STARTTLS port greets at once (``* OK``,
+``220``, RFC 3501 §7.1.1, RFC 5321 §4.2), while an implicit-TLS port
+(RFC 8314 §3.3) stays silent until the client starts the TLS handshake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import sqlite3
+import ssl
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from refmail.config import Config, ImapSettings, SmtpSettings, load_config
+from refmail.errors import ConfigError, MailboxError, RefmailError, TransportError
+from refmail.incoming.mailbox import Mailbox, MailboxUnavailable
+
+__all__ = [
+    "CheckResult",
+    "Checkup",
+    "Greeting",
+    "check_database",
+    "check_imap",
+    "check_smtp",
+    "probe",
+    "run_checks",
+]
+
+#: How long to wait for a server's greeting when telling plain text from TLS.
+GREETING_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of the checklist.
+
+    ``problem`` names the kind of failure for programs and tests:
+    ``config``, ``env``, ``unreachable``, ``certificate``, ``tls``,
+    ``wrong_port``, ``login``, ``no_auth``, ``folder``, ``database`` or
+    ``error``; None when ``ok``. ``hints`` are what to do about it (or, for a
+    passing check, worth knowing).
+    """
+
+    name: str
+    ok: bool
+    target: str
+    text: str
+    problem: str | None = None
+    hints: tuple[str, ...] = ()
+
+    def body(self) -> str:
+        """``IMAP 127.0.0.1:993 (TLS, certificate ok) — folder INBOX, 3 messages``."""
+        target = f" {self.target}" if self.target else ""
+        joiner = " " if self.ok and self.text.startswith("(") else (" — " if self.ok else ": ")
+        return f"{self.name}{target}{joiner}{self.text}"
+
+    def line(self) -> str:
+        """The body with its mark: ``✓ IMAP …`` or ``✗ SMTP …: login refused …``."""
+        return f"{'✓' if self.ok else '✗'} {self.body()}"
+
+
+@dataclass(frozen=True)
+class Checkup:
+    results: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+@dataclass(frozen=True)
+class Greeting:
+    """What a port said right after the TCP connection: its first line, or None (silent)."""
+
+    text: str | None
+
+    @property
+    def plain(self) -> bool:
+        return self.text is not None
+
+
+def probe(host: str, port: int, *, timeout: float, wait: float | None) -> Greeting:
+    """Connect over TCP; with ``wait``, read the greeting for up to ``wait`` seconds.
+
+    Raises :class:`OSError` when the connection itself fails.
+    """
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        if wait is None:
+            return Greeting(None)
+        sock.settimeout(wait)
+        try:
+            data = sock.recv(512)
+        except TimeoutError:
+            return Greeting(None)
+        except OSError:
+            return Greeting(None)
+    if not data:
+        return Greeting(None)
+    first = data.split(b"\n", 1)[0].strip()
+    # A TLS record (handshake 0x16 / alert 0x15) is not a greeting.
+    if first[:1] in (b"\x15", b"\x16"):
+        return Greeting(None)
+    # "* OK [CAPABILITY IMAP4rev1 …] Dovecot ready." → "* OK Dovecot ready."
+    text = re.sub(r"\s*\[[^\]]*\]", "", first.decode("ascii", "replace"))
+    return Greeting(text if len(text) <= 60 else text[:59] + "…")
+
+
+def _unreachable(exc: OSError, where: str, timeout: float) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host {where.rpartition(':')[0]!r}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g}s"
+    return exc.strerror or type(exc).__name__
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """The library error a refmail error was raised while handling.
+
+    Mailbox and SmtpTransport raise their own plain messages ``from None``;
+    Python still records the original in ``__context__``, which says exactly
+    what went wrong without parsing the message.
+    """
+    return exc.__cause__ or exc.__context__
+
+
+def _security_label(security: str) -> str:
+    return {"ssl": "TLS", "starttls": "STARTTLS", "none": "plain text, loopback"}[security]
+
+
+def _env_missing(settings: ImapSettings | SmtpSettings, section: str) -> str | None:
+    if settings.username and settings.password_env and settings.password_env not in os.environ:
+        return settings.password_env
+    if settings.username and not settings.password_env:
+        return f"[{section}] password_env"
+    return None
+
+
+def _reachability(
+    name: str, settings: ImapSettings | SmtpSettings, wait: float
+) -> tuple[CheckResult | None, Greeting | None]:
+    """Connect first: an unreachable server, or a port that does not speak the
+    configured mode, is reported before any login attempt (which, on a silent
+    implicit-TLS port, would only time out)."""
+    where = f"{settings.host}:{settings.port}"
+    timeout = settings.timeout.total_seconds()
+    plain_expected = settings.security != "ssl"
+    try:
+        greeting = probe(settings.host, settings.port, timeout=timeout,
+                         wait=min(wait, timeout) if plain_expected else None)
+    except OSError as exc:
+        if isinstance(exc, socket.gaierror):
+            hint = f"check the spelling of [{name.lower()}] host, and that this machine can resolve names"
+        else:
+            hint = (f"check [{name.lower()}] host and port, that the server is running, and that no "
+                    f"firewall blocks port {settings.port} from this machine")
+        return CheckResult(
+            name, False, where, f"cannot connect: {_unreachable(exc, where, timeout)}", "unreachable",
+            (hint,),
+        ), None
+    if plain_expected and not greeting.plain:
+        tls_port = 993 if name == "IMAP" else 465
+        return CheckResult(
+            name, False, where,
+            f"port {settings.port} sent no greeting: it probably expects TLS from the first byte",
+            "wrong_port",
+            (f'use security = "ssl" for this port (usually {tls_port})',),
+        ), greeting
+    return None, greeting
+
+
+def _tls_failure(name: str, settings: ImapSettings | SmtpSettings, cause: BaseException | None,
+                 message: str, wait: float) -> CheckResult:
+    """A certificate that is not trusted, or TLS spoken to a plain-text port."""
+    where = f"{settings.host}:{settings.port}"
+    section = name.lower()
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        why = cause.verify_message or "not trusted"
+        if "hostname" in why.lower() or "ip address mismatch" in why.lower():
+            hints = (f"the certificate is for another name: set [{section}] host to the name it is "
+                     "issued for",)
+        elif settings.ca_file:
+            hints = (f"ca_file {settings.ca_file} does not vouch for this certificate; point "
+                     f"[{section}] ca_file at the CA (or the self-signed certificate) in PEM form",)
+        else:
+            hints = (f'if the server uses a private CA or a self-signed certificate, set [{section}] '
+                     'ca_file = "/path/to/ca.pem" (that CA, or the certificate itself, in PEM form)',)
+        return CheckResult(name, False, where, f"certificate not trusted ({why})", "certificate", hints)
+    if settings.security == "ssl":
+        with contextlib.suppress(OSError):
+            timeout = settings.timeout.total_seconds()
+            greeting = probe(settings.host, settings.port, timeout=timeout, wait=min(wait, timeout))
+            if greeting.plain:
+                plain_port = 143 if name == "IMAP" else 587
+                tls_port = 993 if name == "IMAP" else 465
+                return CheckResult(
+                    name, False, where,
+                    f"port {settings.port} speaks plain text first ({greeting.text}), not TLS",
+                    "wrong_port",
+                    (f'use security = "starttls" on this port (usually {plain_port}), or port '
+                     f'{tls_port} with security = "ssl"',),
+                )
+    return CheckResult(name, False, where, message, "tls",
+                       (f'check that security = "{settings.security}" is what port {settings.port} '
+                        "speaks",))
+
+
+# -- IMAP -----------------------------------------------------------------------------
+class _Probe(Mailbox):
+    """A Mailbox that also reports what ``refmail check`` shows."""
+
+    def survey(self) -> dict[str, Any]:
+        self.select()
+        info = self._select_info or {}
+        with self._command("asking for the server's capabilities") as client:
+            idle = client.has_capability("IDLE")
+        return {
+            "messages": int(info.get(b"EXISTS", 0)),
+            "read_only": b"READ-ONLY" in info,
+            "idle": bool(idle),
+        }
+
+    def folder_names(self) -> list[str]:
+        with self._command("listing folders") as client:
+            return [
+                name.decode() if isinstance(name, bytes) else str(name)
+                for _flags, _delimiter, name in client.list_folders()
+            ]
+
+
+def check_imap(
+    settings: ImapSettings, *, wait: float = GREETING_WAIT, poll_interval: timedelta | None = None
+) -> CheckResult:
+    """Connect, secure, log in and select the folder, as the daemon would.
+
+    ``poll_interval`` only words the note when the server offers no IDLE.
+    """
+    where = f"{settings.host}:{settings.port}"
+    missing = _env_missing(settings, "imap")
+    if missing:
+        return CheckResult("IMAP", False, where, f"the environment variable {missing} is not set", "env",
+                           (f"export {missing}=… (for the service: put it in its EnvironmentFile)",))
+    failed, _greeting = _reachability("IMAP", settings, wait)
+    if failed:
+        return failed
+    mailbox = _Probe(settings)
+    try:
+        try:
+            mailbox.connect()
+        except MailboxUnavailable as exc:
+            return CheckResult("IMAP", False, where, str(exc).removeprefix(f"cannot connect to {where}: "),
+                               "unreachable")
+        except MailboxError as exc:
+            return _imap_login_failure(settings, exc, wait)
+        except ConfigError as exc:
+            return CheckResult("IMAP", False, where, str(exc), "env")
+        try:
+            survey = mailbox.survey()
+        except MailboxError as exc:
+            return _folder_failure(mailbox, settings, exc)
+    finally:
+        mailbox.close()
+    parts = [f"folder {settings.folder}", f"{survey['messages']} message{'s' * (survey['messages'] != 1)}"]
+    hints: list[str] = []
+    if survey["idle"]:
+        parts.append("IDLE" if settings.idle else "IDLE (switched off in the config)")
+    else:
+        every = f" every {poll_interval.total_seconds():g}s" if poll_interval else ""
+        parts.append(f"no IDLE (polling{every})")
+    if survey["read_only"]:
+        hints.append("the folder is read-only: refmail cannot flag messages it fails to process")
+    tls = _security_label(settings.security) + (", certificate ok" if settings.security != "none" else "")
+    return CheckResult("IMAP", True, where, f"({tls}) — {', '.join(parts)}", None, tuple(hints))
+
+
+def _imap_login_failure(settings: ImapSettings, exc: MailboxError, wait: float) -> CheckResult:
+    from imapclient.exceptions import CapabilityError, LoginError
+
+    where = f"{settings.host}:{settings.port}"
+    cause = _cause(exc)
+    if isinstance(cause, LoginError):
+        server = str(exc).partition(": ")[2]
+        return CheckResult(
+            "IMAP", False, where,
+            f"login refused for user {settings.username} (check {settings.password_env})", "login",
+            ((f"the server said: {server}",) if server else ())
+            + ("some providers need an app password, or the full address as the username",),
+        )
+    if isinstance(cause, ssl.SSLError):
+        return _tls_failure("IMAP", settings, cause, str(exc), wait)
+    if isinstance(cause, CapabilityError):
+        return CheckResult(
+            "IMAP", False, where, f"port {settings.port} does not offer STARTTLS", "wrong_port",
+            ('use security = "ssl" with its implicit-TLS port (usually 993)',),
+        )
+    return CheckResult("IMAP", False, where, str(exc), "error")
+
+
+def _folder_failure(mailbox: _Probe, settings: ImapSettings, exc: MailboxError) -> CheckResult:
+    where = f"{settings.host}:{settings.port}"
+    try:
+        names = mailbox.folder_names()
+    except RefmailError:
+        return CheckResult("IMAP", False, where, str(exc), "folder")
+    wanted = settings.folder.upper() if settings.folder.upper() == "INBOX" else settings.folder
+    if wanted not in names:
+        return CheckResult(
+            "IMAP", False, where, f"no folder {settings.folder!r} on the server", "folder",
+            (f"folders there: {', '.join(sorted(names))}; set [imap] folder to one of them",),
+        )
+    return CheckResult("IMAP", False, where, str(exc), "folder")
+
+
+# -- SMTP -------------------------------------------------------------------------------
+def check_smtp(settings: SmtpSettings, *, wait: float = GREETING_WAIT) -> CheckResult:
+    """Connect, secure, say EHLO, log in if configured, and QUIT without sending."""
+    import smtplib
+
+    from refmail.outgoing.transport import SmtpTransport
+
+    where = f"{settings.host}:{settings.port}"
+    missing = _env_missing(settings, "smtp")
+    if missing:
+        return CheckResult("SMTP", False, where, f"the environment variable {missing} is not set", "env",
+                           (f"export {missing}=… (for the service: put it in its EnvironmentFile)",))
+    failed, _greeting = _reachability("SMTP", settings, wait)
+    if failed:
+        return failed
+    try:
+        features = SmtpTransport(settings).check()
+    except TransportError as exc:
+        cause = _cause(exc)
+        if isinstance(cause, smtplib.SMTPAuthenticationError):
+            return CheckResult(
+                "SMTP", False, where,
+                f"login refused for user {settings.username} (check {settings.password_env})", "login",
+                (f"the server said: {cause.smtp_code} {_text(cause.smtp_error)}",),
+            )
+        if isinstance(cause, smtplib.SMTPNotSupportedError):
+            return CheckResult("SMTP", False, where, "the server does not offer AUTH", "no_auth",
+                               ("clear [smtp] username if it accepts mail from this machine without a "
+                                "login, or use the submission port (587 or 465)",))
+        if isinstance(cause, ssl.SSLError):
+            return _tls_failure("SMTP", settings, cause, str(exc), wait)
+        if settings.security == "starttls" and "STARTTLS" in str(exc):
+            return CheckResult("SMTP", False, where, f"port {settings.port} does not offer STARTTLS",
+                               "wrong_port", ('use security = "ssl" with port 465, or port 587 for '
+                                             "STARTTLS",))
+        if isinstance(cause, OSError):
+            return CheckResult("SMTP", False, where, str(exc), "unreachable")
+        return CheckResult("SMTP", False, where, str(exc), "error")
+    parts = [f"AUTH as {settings.username}" if settings.username else "no login (username empty)"]
+    size = features.get("size", "").strip()
+    if size.isdigit() and int(size):
+        parts.append(f"messages up to {int(size) / 1_000_000:.0f} MB")
+    hints: tuple[str, ...] = ()
+    if settings.security == "none" and "starttls" in features:
+        hints = ('the server offers STARTTLS: security = "starttls" keeps mail encrypted, and some '
+                 "servers refuse mail without it",)
+    tls = _security_label(settings.security) + (", certificate ok" if settings.security != "none" else "")
+    return CheckResult("SMTP", True, where, f"({tls}) — {', '.join(parts)}, nothing sent", None, hints)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+# -- database --------------------------------------------------------------------------------
+def check_database(config: Config) -> CheckResult:
+    """Can the daemon write its database (and its WAL files, beside it)?"""
+    path = config.database_path()
+    directory = path.parent
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK) or not os.access(directory, os.W_OK | os.X_OK):
+            return CheckResult("database", False, str(path), "not writable by this user", "database",
+                               ("the daemon's user must be able to write the file and its directory "
+                                "(SQLite keeps -wal and -shm files beside it)",))
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                count = conn.execute("SELECT count(*) FROM referrals").fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return CheckResult("database", False, str(path), f"not a refmail database ({exc})", "database")
+        return CheckResult("database", True, str(path), f"{count} referral{'s' * (count != 1)}")
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return CheckResult("database", False, str(path), f"cannot be created: {existing} is not writable",
+                           "database", (f"create {directory} for the daemon's user",))
+    return CheckResult("database", True, str(path), "new; created on the first run")
+
+
+def run_checks(config_path: str | os.PathLike[str] | None, *, wait: float = GREETING_WAIT) -> Checkup:
+    """Every check, in the order a new administrator fixes things."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        return Checkup((CheckResult("config", False, "", str(exc), "config"),))
+    source = str(config.source or Path(config_path or ""))
+    members = len(config.members)
+    first = CheckResult(
+        "config", True, source,
+        f"{config.group.name}, {members} member{'s' * (members != 1)}, tracking "
+        f"{config.group.tracking_address}",
+        None,
+        () if members or config.group.open_membership
+        else ("no [[members]] yet: intros from non-members are not tracked",),
+    )
+    return Checkup((
+        first,
+        check_database(config),
+        check_imap(config.imap, wait=wait, poll_interval=config.timing.poll_interval),
+        check_smtp(config.smtp, wait=wait),
+    ))

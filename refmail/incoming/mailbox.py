@@ -1,0 +1,495 @@
+"""The IMAP side: read new mail from the tracking folder, exactly once, across outages.
+
+refmail remembers where it stopped as a :class:`Position` — the folder's
+UIDVALIDITY and the last UID it processed (RFC 3501 §2.3.1.1: a UID names the
+same message for as long as UIDVALIDITY does not change). :meth:`Mailbox.fetch_new`
+yields every message after that position, oldest first; when the server has
+assigned a new UIDVALIDITY (migration, lost indexes) it starts again from UID 1
+and the caller drops what it already knows by Message-ID / content hash.
+
+Usage (the daemon's loop)::
+
+    from refmail.incoming.mailbox import Mailbox, Retry
+
+    with Mailbox(config.imap) as mailbox:
+        while not stopping():
+            for item in mailbox.fetch_new(store.position(), retry=Retry(), stop=stopping):
+                if item.too_large:
+                    mailbox.flag(item.uid, uidvalidity=item.uidvalidity)
+                else:
+                    process(item.raw)
+                store.save_position(item.position)   # after the message is committed
+            mailbox.wait_for_mail(config.timing.poll_interval.total_seconds(), stopping)
+
+Errors: every failure is a :class:`~refmail.errors.MailboxError` with a plain
+message that never contains the password. :class:`MailboxUnavailable` (a
+subclass) marks failures that retrying may cure — refused or dropped
+connections, timeouts; wrong passwords, TLS failures and missing folders are
+plain ``MailboxError`` and are not retried. While it retries (``fetch_new``
+with ``retry``) or waits (``wait_for_mail``), the Mailbox logs one WARNING when
+an outage starts and one INFO when the connection is back; an error it raises
+without having logged it (``MailboxUnavailable.logged`` is False, e.g. from a
+plain ``connect()`` when no outage is known yet) is the caller's to report.
+Until the connection is back, every further failure counts as that same
+outage and is raised with ``logged`` True.
+
+Waiting for new mail (IDLE, checks with NOOP, polling) is :mod:`refmail.incoming.idling`,
+mixed into :class:`Mailbox`.
+
+A Mailbox is one IMAP connection and is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import (
+    CapabilityError,
+    IMAPClientAbortError,
+    IMAPClientError,
+    LoginError,
+)
+
+from refmail.config import ImapSettings, is_loopback
+from refmail.errors import MailboxError, MailboxUnavailable
+from refmail.incoming.idling import LOST as _LOST
+from refmail.incoming.idling import IdleWaiting
+
+__all__ = [
+    "FAILED_KEYWORD",
+    "Fetched",
+    "Mailbox",
+    "MailboxUnavailable",
+    "Position",
+    "Retry",
+    "choose_flag",
+]
+
+log = logging.getLogger(__name__)
+
+#: Keyword set on messages refmail could not process, so a person sees them in
+#: their mail client (RFC 3501 §2.3.2: keywords are atoms; "$" marks a
+#: client-defined one by convention).
+FAILED_KEYWORD = "$RefmailFailed"
+
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where reading stopped: everything up to ``last_uid`` under ``uidvalidity`` is done."""
+
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One message from the folder. ``raw`` is empty when ``too_large``."""
+
+    uid: int
+    uidvalidity: int
+    raw: bytes
+    size: int
+    internaldate: datetime | None
+    too_large: bool = False
+
+    @property
+    def position(self) -> Position:
+        """The position to store once this message has been processed."""
+        return Position(self.uidvalidity, self.uid)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How long :meth:`Mailbox.fetch_new` keeps reconnecting during one outage.
+
+    It gives up after ``attempts`` consecutive failures or ``within`` seconds,
+    whichever comes first, waiting ``first_delay`` × 2ⁿ (at most ``max_delay``)
+    between attempts. Progress (a message yielded) starts a new outage.
+    """
+
+    attempts: int = 5
+    within: float = 300.0
+    first_delay: float = 1.0
+    max_delay: float = 60.0
+
+    def delay(self, failures: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2 ** max(0, failures - 1)))
+
+
+def choose_flag(permanent_flags: Iterable[bytes | str] | None, keyword: str) -> str | None:
+    """The flag to mark a failed message with, given the folder's PERMANENTFLAGS.
+
+    RFC 3501 §7.1: ``\\*`` means new keywords may be created; a missing
+    PERMANENTFLAGS means every flag can be stored. Servers that allow neither
+    the keyword nor ``\\*`` usually still allow ``\\Flagged``, which every mail
+    client shows. None: nothing can be stored.
+    """
+    if permanent_flags is None:
+        return keyword
+    allowed = {f.decode() if isinstance(f, bytes) else f for f in permanent_flags}
+    lowered = {f.lower() for f in allowed}
+    if "\\*" in allowed or keyword.lower() in lowered:
+        return keyword
+    if "\\flagged" in lowered:
+        return "\\Flagged"
+    return None
+
+
+def _server_text(exc: BaseException) -> str:
+    """The server's words from an imaplib/imapclient error, without Python's framing."""
+    text = str(exc).strip()
+    for prefix in ("login failed: ", "LOGIN command error: ", "select failed: "):
+        text = text.removeprefix(prefix)
+    return text
+
+
+class Mailbox(IdleWaiting):
+    """One IMAP connection to the configured folder (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: ImapSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # The config already refuses this; checked again because a Mailbox can
+        # be built from settings made in code, and plain text would expose
+        # the password on the network.
+        if settings.security == "none" and not is_loopback(settings.host):
+            raise MailboxError(
+                f'security = "none" is only allowed for a loopback host, not {settings.host!r}'
+            )
+        self.settings = settings
+        self._sleep = sleep
+        self._clock = clock
+        self._client: IMAPClient | None = None
+        self._select_info: dict[bytes, Any] | None = None
+        self._seen: Position | None = None  # the last search on this connection
+        self._outage_since: float | None = None
+        self._password: str | None = None
+        #: True while an IDLE command is running (for tests and diagnostics).
+        self.idling = False
+
+    # -- connection ---------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    def __enter__(self) -> Mailbox:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        """Connect, secure the connection and log in (no-op when connected).
+
+        Raises :class:`MailboxError` (:class:`MailboxUnavailable` when retrying
+        may help), or :class:`~refmail.errors.ConfigError` when the password's
+        environment variable is not set.
+        """
+        if self._client is not None:
+            return
+        s = self.settings
+        if not s.username:
+            raise MailboxError("no IMAP username configured ([imap] username)")
+        password = s.password() or ""
+        self._password = password
+        context: ssl.SSLContext | None = None
+        if s.security != "none":
+            try:
+                context = ssl.create_default_context(cafile=s.ca_file or None)
+            except (OSError, ssl.SSLError) as exc:
+                raise MailboxError(f"cannot read ca_file {s.ca_file!r}: {exc}") from None
+        client: IMAPClient | None = None
+        try:
+            client = IMAPClient(
+                s.host,
+                port=s.port,
+                ssl=s.security == "ssl",
+                ssl_context=context,
+                timeout=s.timeout.total_seconds(),
+            )
+            if s.security == "starttls":
+                client.starttls(context)
+            client.login(s.username, password)
+        except BaseException as exc:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+            if isinstance(exc, Exception):
+                raise self._connect_error(exc) from None
+            raise
+        client.normalise_times = False  # keep INTERNALDATE's zone: backfill compares instants
+        self._client = client
+        self._select_info = None
+        self._seen = None
+        self._back()
+        log.debug("logged in to %s as %s", self.where, s.username)
+
+    def close(self) -> None:
+        """Log out (best effort) and forget the connection."""
+        client, self._client = self._client, None
+        self._select_info = None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def _connect_error(self, exc: Exception) -> MailboxError:
+        s = self.settings
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return MailboxError(
+                f"certificate verify failed for host {s.host}: {exc.verify_message}"
+                + ("" if s.ca_file else " (set [imap] ca_file for a private CA)")
+            )
+        if isinstance(exc, ssl.SSLError):
+            return MailboxError(
+                f"TLS handshake with {self.where} failed ({exc.reason or exc}); "
+                f'is security = "{s.security}" right for port {s.port}?'
+            )
+        if isinstance(exc, ConnectionRefusedError):
+            return self._unavailable(f"cannot connect to {self.where}: connection refused")
+        if isinstance(exc, socket.gaierror):
+            return self._unavailable(f"cannot connect to {self.where}: unknown host {s.host!r}")
+        if isinstance(exc, TimeoutError):
+            return self._unavailable(
+                f"cannot connect to {self.where}: no answer within "
+                f"{s.timeout.total_seconds():g}s"
+            )
+        if isinstance(exc, LoginError):
+            return MailboxError(
+                f"login refused for user {s.username}: {self._scrub(_server_text(exc))}"
+            )
+        if isinstance(exc, CapabilityError):
+            return MailboxError(
+                f'{self.where} does not offer STARTTLS; use security = "ssl" or check the port'
+            )
+        if isinstance(exc, OSError):
+            return self._unavailable(
+                f"cannot connect to {self.where}: {exc.strerror or exc.__class__.__name__}"
+            )
+        if isinstance(exc, IMAPClientAbortError | EOFError):
+            return self._unavailable(
+                f"connection to {self.where} closed during login: {self._scrub(str(exc))}"
+            )
+        return MailboxError(f"cannot log in to {self.where}: {self._scrub(str(exc))}")
+
+    def _scrub(self, text: str) -> str:
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text
+
+    def _unavailable(self, message: str) -> MailboxUnavailable:
+        # During an outage this Mailbox has already reported (IDLE lost, retries),
+        # later failures — refused, reset, timed out — are the same outage.
+        return MailboxUnavailable(message, logged=self._outage_since is not None)
+
+    def _note_outage(self, exc: MailboxUnavailable) -> None:
+        """Log the start of an outage once (later failures at DEBUG).
+
+        Only failures the Mailbox absorbs itself (retries, IDLE) are logged
+        here; one raised straight to the caller is the caller's to report —
+        logging it too would print every error twice.
+        """
+        if self._outage_since is None:
+            self._outage_since = self._clock()
+            log.warning("IMAP server unavailable: %s; will retry", exc)
+        else:
+            log.debug("IMAP server still unavailable: %s", exc)
+        exc.logged = True
+
+    def _back(self) -> None:
+        if self._outage_since is not None:
+            log.info(
+                "IMAP connection to %s restored after %.0fs",
+                self.where,
+                self._clock() - self._outage_since,
+            )
+            self._outage_since = None
+
+    def _lost(self, exc: BaseException, doing: str) -> MailboxUnavailable:
+        """Drop a connection that failed mid-command; the next call reconnects."""
+        client, self._client = self._client, None
+        self._select_info = None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+        detail = self._scrub(str(exc)) or exc.__class__.__name__
+        return self._unavailable(f"connection to {self.where} lost while {doing}: {detail}")
+
+    @contextlib.contextmanager
+    def _command(self, doing: str) -> Iterator[IMAPClient]:
+        """Run IMAP commands, turning library errors into MailboxError."""
+        self.connect()
+        assert self._client is not None
+        try:
+            yield self._client
+        except _LOST as exc:
+            raise self._lost(exc, doing) from None
+        except IMAPClientError as exc:
+            raise MailboxError(f"the server refused {doing}: {self._scrub(str(exc))}") from None
+
+    # -- folder ---------------------------------------------------------------
+    def select(self) -> int:
+        """Select the folder read-write; returns its UIDVALIDITY."""
+        folder = self.settings.folder
+        with self._command(f"opening folder {folder!r}") as client:
+            try:
+                info = client.select_folder(folder, readonly=False)
+            except IMAPClientAbortError:
+                raise
+            except IMAPClientError as exc:
+                text = _server_text(exc)
+                if "NONEXISTENT" in text.upper() or "doesn't exist" in text:
+                    raise MailboxError(f"no folder {folder!r} on the server") from None
+                raise MailboxError(f"cannot open folder {folder!r}: {text}") from None
+        self._select_info = info
+        return int(info[b"UIDVALIDITY"])
+
+    # -- reading ----------------------------------------------------------------
+    def fetch_new(
+        self,
+        position: Position | None,
+        *,
+        retry: Retry | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> Iterator[Fetched]:
+        """Yield every message after ``position``, oldest first.
+
+        Without ``retry`` a lost connection raises :class:`MailboxUnavailable`;
+        the caller resumes from the last position it stored. With ``retry`` the
+        generator reconnects by itself and resumes after the last message it
+        yielded (a generator is only resumed once the caller is done with the
+        previous item), so nothing is skipped or repeated. ``stop()`` ends the
+        generator quietly during a backoff wait.
+        """
+        if retry is None:
+            yield from self._fetch_once(position)
+            return
+        failures = 0
+        outage_started: float | None = None
+        while True:
+            try:
+                for item in self._fetch_once(position):
+                    failures, outage_started = 0, None
+                    yield item
+                    position = item.position
+                return
+            except MailboxUnavailable as exc:
+                self._note_outage(exc)
+                failures += 1
+                now = self._clock()
+                outage_started = outage_started if outage_started is not None else now
+                delay = retry.delay(failures)
+                if failures >= retry.attempts or now + delay - outage_started > retry.within:
+                    raise
+                if not self._pause(delay, stop):
+                    return
+
+    def _fetch_once(self, position: Position | None) -> Iterator[Fetched]:
+        uidvalidity = self.select()
+        last = 0
+        if position is not None:
+            if position.uidvalidity == uidvalidity:
+                last = position.last_uid
+            else:
+                log.warning(
+                    "UIDVALIDITY of %r changed from %d to %d (the server renumbered its "
+                    "messages); reading the whole folder again, known messages are skipped",
+                    self.settings.folder,
+                    position.uidvalidity,
+                    uidvalidity,
+                )
+        with self._command("searching for new mail") as client:
+            # EXISTS responses from before this search concern messages it
+            # will find; forget them so wait_for_mail() only sees newer ones.
+            self._take_exists(client)
+            found = client.search(f"UID {last + 1}:*")
+        # RFC 3501 §6.4.8: "N:*" includes the highest UID even when N is larger,
+        # so "UID 8:*" on a folder whose last UID is 7 returns 7.
+        uids = sorted(uid for uid in found if uid > last)
+        self._seen = Position(uidvalidity, max(uids, default=last))
+        if uids:
+            log.debug("%d new message(s) in %r after UID %d", len(uids), self.settings.folder, last)
+        batch = self.settings.batch_size
+        for start in range(0, len(uids), batch):
+            yield from self._fetch_batch(uids[start : start + batch], uidvalidity)
+
+    def _fetch_batch(self, uids: list[int], uidvalidity: int) -> Iterator[Fetched]:
+        limit = self.settings.max_message_size
+        # Sizes first: cheap, and an oversize message's body is never downloaded.
+        with self._command("fetching message sizes") as client:
+            meta = client.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"])
+        wanted = [u for u in uids if u in meta and int(meta[u].get(b"RFC822.SIZE", 0)) <= limit]
+        bodies: dict[int, dict[bytes, Any]] = {}
+        if wanted:
+            with self._command("fetching messages") as client:
+                # BODY.PEEK[] leaves \Seen alone (RFC 3501 §6.4.5): people
+                # reading the shared inbox still see what is new to them.
+                bodies = client.fetch(wanted, ["BODY.PEEK[]"])
+        for uid in uids:
+            if uid not in meta:
+                continue  # expunged since the search
+            size = int(meta[uid].get(b"RFC822.SIZE", 0))
+            internaldate = meta[uid].get(b"INTERNALDATE")
+            if size > limit:
+                log.warning(
+                    "message UID %d is %d bytes, over max_message_size (%d); not downloaded",
+                    uid,
+                    size,
+                    limit,
+                )
+                yield Fetched(uid, uidvalidity, b"", size, internaldate, too_large=True)
+                continue
+            raw = bodies.get(uid, {}).get(b"BODY[]")
+            if raw is None:
+                continue  # expunged between the two fetches
+            yield Fetched(uid, uidvalidity, bytes(raw), size, internaldate)
+
+    # -- flags ------------------------------------------------------------------
+    def flag(
+        self, uid: int, keyword: str = FAILED_KEYWORD, *, uidvalidity: int | None = None
+    ) -> str | None:
+        """Mark message ``uid`` so a person notices it; returns the flag set.
+
+        Sets ``keyword`` when PERMANENTFLAGS allows it, else ``\\Flagged``.
+        Returns None, setting nothing, when the folder is read-only or
+        ``uidvalidity`` no longer matches (the UID may now be another message).
+        """
+        if self._select_info is None:
+            self.select()
+        info = self._select_info or {}
+        current = int(info.get(b"UIDVALIDITY", 0))
+        if uidvalidity is not None and uidvalidity != current:
+            log.warning("not flagging UID %d: UIDVALIDITY changed since it was fetched", uid)
+            return None
+        if b"READ-ONLY" in info:
+            log.warning("not flagging UID %d: folder %r is read-only", uid, self.settings.folder)
+            return None
+        flag = choose_flag(info.get(b"PERMANENTFLAGS"), keyword)
+        if flag is None:
+            log.warning("not flagging UID %d: the server allows no permanent flags", uid)
+            return None
+        with self._command(f"flagging message {uid}") as client:
+            client.add_flags([uid], [flag], silent=True)
+        return flag
