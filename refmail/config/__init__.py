@@ -1,16 +1,23 @@
 """The group's configuration: a TOML file validated by pydantic.
 
-Import from here; the modules below are how it is organised, not an API.
+Import from here; the modules are how it is organised: the values people
+write (:mod:`~refmail.config.values`), the file's sections
+(:mod:`~refmail.config.sections`) and the whole document, found and read
+(:mod:`~refmail.config.document`).
 """
 
 from __future__ import annotations
 
-from refmail.config.sections import (
+from refmail.config.document import (
     DEFAULT_CONFIG_PATH,
     ENV_VAR,
     Config,
+    config_from_dict,
+    find_config_path,
+    load_config,
+)
+from refmail.config.sections import (
     ConsentSettings,
-    Email,
     Group,
     ImapSettings,
     Member,
@@ -19,14 +26,8 @@ from refmail.config.sections import (
     SmtpSettings,
     Storage,
     Timing,
-    config_from_dict,
-    find_config_path,
-    format_duration,
-    is_loopback,
-    load_config,
-    parse_duration,
-    parse_size,
 )
+from refmail.config.values import Email, format_duration, is_loopback, parse_duration, parse_size
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

@@ -1,0 +1,179 @@
+"""The whole configuration: the :class:`Config` model, and finding and reading the file.
+
+The file is found via ``--config PATH``, else ``$REFMAIL_CONFIG``, else
+``./config/refmail.toml`` (SPEC, "The contracts"). Every validation problem
+becomes one :class:`~refmail.errors.ConfigError` naming the file, the dotted
+key and what is wrong, because the person reading it is a group administrator
+editing TOML, not a Python developer.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
+
+from refmail.config.sections import (
+    ConsentSettings,
+    Group,
+    ImapSettings,
+    Member,
+    Nudges,
+    Section,
+    SecuritySettings,
+    SmtpSettings,
+    Storage,
+    Timing,
+)
+from refmail.errors import ConfigError
+
+__all__ = ["DEFAULT_CONFIG_PATH", "ENV_VAR", "Config", "config_from_dict", "find_config_path", "load_config"]
+
+DEFAULT_CONFIG_PATH = Path("config/refmail.toml")
+ENV_VAR = "REFMAIL_CONFIG"
+
+
+class Config(Section):
+    """The whole configuration, with address helpers used by classification."""
+
+    group: Group
+    members: list[Member] = Field(default_factory=list)
+    imap: ImapSettings = Field(default_factory=ImapSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    storage: Storage = Field(default_factory=Storage)
+    timing: Timing = Field(default_factory=Timing)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    nudges: Nudges = Field(default_factory=Nudges)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+    #: The file this config was read from (None when built in code).
+    source: Path | None = None
+
+    _by_address: dict[str, Member] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _index_members(self) -> Config:
+        seen: dict[str, str] = {}
+        for i, member in enumerate(self.members):
+            for address in (member.email, *member.aliases):
+                if address in seen and seen[address] != member.email:
+                    raise ValueError(
+                        f"members[{i}]: {address} also belongs to {seen[address]}; "
+                        "an address can belong to one member only"
+                    )
+                seen[address] = member.email
+                self._by_address[address] = member
+        return self
+
+    # -- addresses --------------------------------------------------------
+    @property
+    def tracker_local(self) -> str:
+        return self.group.tracking_address.rsplit("@", 1)[0]
+
+    @property
+    def tracker_domain(self) -> str:
+        return self.group.tracking_address.rsplit("@", 1)[1]
+
+    def is_tracking_address(self, address: str) -> bool:
+        """The tracking address itself or any plus-tagged form of it."""
+        local, _, domain = address.lower().rpartition("@")
+        if domain != self.tracker_domain:
+            return False
+        return local == self.tracker_local or local.startswith(self.tracker_local + "+")
+
+    def plus_tag(self, address: str) -> str | None:
+        """``refs+TAG@group`` → ``TAG``; None for other addresses."""
+        if not self.is_tracking_address(address):
+            return None
+        local = address.lower().rpartition("@")[0]
+        tag = local[len(self.tracker_local) + 1 :]
+        return tag or None
+
+    def member(self, address: str) -> Member | None:
+        """The member owning ``address`` (its main address or an alias)."""
+        return self._by_address.get(address.lower())
+
+    def canonical(self, address: str) -> str:
+        """Lower-case ``address``, with a member alias mapped to the member's address."""
+        address = address.lower()
+        member = self._by_address.get(address)
+        return member.email if member else address
+
+    def is_member(self, address: str) -> bool:
+        return address.lower() in self._by_address
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.group.timezone)
+
+    def database_path(self) -> Path:
+        """The database file; a relative path is relative to the config file."""
+        path = Path(self.storage.database).expanduser()
+        if not path.is_absolute() and self.source is not None:
+            path = self.source.parent / path
+        return path
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: ``explicit``, else ``$REFMAIL_CONFIG``, else the default."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG_PATH
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        else:
+            parts.append(item)
+    return ".".join(parts)
+
+
+def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Config:
+    """Validate ``data`` (a parsed TOML document) into a :class:`Config`."""
+    where = str(path) if path else None
+    try:
+        return Config.model_validate({**data, "source": path})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = _key(tuple(error["loc"]))
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (see config/refmail.example.toml for the keys refmail reads)"
+        elif error["type"] == "missing":
+            message = "this key is required"
+        else:
+            message = message.removeprefix("Value error, ")
+        more = len(exc.errors()) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(message, path=where, key=key or None) from None
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Find, read and validate the configuration (see :func:`find_config_path`)."""
+    path = find_config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "no such file; pass --config PATH, set REFMAIL_CONFIG, or create it from "
+            "config/refmail.example.toml",
+            path=str(path),
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the file: {exc}", path=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
+    return config_from_dict(data, path=path.resolve())
