@@ -7,7 +7,11 @@ cleanup happens in ``finally``.
 
 Waiting uses IMAP IDLE when the server offers it, so a new intro is handled
 within a second of delivery, and the ``schedule`` library for periodic work
-(the poll fallback now; nudges and weekly summaries join it later).
+(the poll fallback now; nudges and weekly summaries join it later). After an
+outage the loop does not wait for the poll: it tries again on the reconnect
+schedule of :class:`~refmail.incoming.mailbox.Retry` (1–2 s, then doubling
+with jitter up to ``[imap] reconnect_max``), so a server that is back is read
+within seconds, and many clients do not all return in the same moment.
 """
 
 from __future__ import annotations
@@ -224,9 +228,13 @@ class Daemon:
         self.planner = planner or (tracker.planner if tracker else None) or Planner(config, store)
         self.tracker = tracker or Tracker(config, store, planner=self.planner)
         self.digest = Digest(self.planner)
-        self.retry = retry or Retry()
+        self.retry = retry or Retry(max_delay=config.imap.reconnect_max.total_seconds())
         self.stopping = False
         self._last_error: str | None = None
+        #: Failed cycles in a row that are retried on the reconnect schedule
+        #: (an outage, a missing folder), and when the next try is due.
+        self._failures = 0
+        self._retry_at: float | None = None
 
     # -- signals -------------------------------------------------------------
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
@@ -237,16 +245,17 @@ class Daemon:
         return self.stopping
 
     # -- one cycle -------------------------------------------------------------
-    def cycle(self) -> CycleReport:
+    def cycle(self, *, retry: bool = True) -> CycleReport:
         """Fetch everything new, apply it, plan what is due, send it.
 
         Mail already queued is planned and sent even when the IMAP server is
         down; the :class:`MailboxError` (after the retries of :class:`Retry`
-        for outages) is raised afterwards so the caller still hears of it.
+        for outages, unless ``retry`` is False) is raised afterwards so the
+        caller still hears of it.
         """
         report = CycleReport()
         try:
-            self._fetch(report)
+            self._fetch(report, retry=retry)
         finally:
             if not self.stopping:
                 self._plan_and_send(report)
@@ -259,7 +268,7 @@ class Daemon:
                 log.debug("%s", report.summary())
         return report
 
-    def _fetch(self, report: CycleReport) -> None:
+    def _fetch(self, report: CycleReport, *, retry: bool = True) -> None:
         """Apply every new message, committing once per fetched batch.
 
         A COMMIT per message was a third of the time applying mail took. The
@@ -291,7 +300,9 @@ class Daemon:
                 self.store.commit()
                 pending = None
 
-        fetched = self.mailbox.fetch_new(position, retry=self.retry, stop=self._stop_requested)
+        fetched = self.mailbox.fetch_new(
+            position, retry=self.retry if retry else None, stop=self._stop_requested
+        )
         ahead = _Ahead(self.tracker.classify, self.config, before_fetch=commit)
         try:
             for item, classified in ahead.run(fetched):
@@ -366,30 +377,61 @@ class Daemon:
         return outcome
 
     def _guarded_cycle(self) -> None:
-        """A cycle for the loop: server problems are logged once, never fatal."""
+        """A cycle for the loop: server problems are logged once, never fatal.
+
+        The loop retries on its own schedule rather than inside the cycle, so
+        due mail is planned and sent while the IMAP server is away: an outage
+        (and a missing folder, which may be created again at any moment) is
+        tried again after :meth:`Retry.delay` — 1–2 s first, then longer, up
+        to ``[imap] reconnect_max`` — and anything else (a refused password, a
+        certificate) at the next poll, in case an administrator fixes it.
+        """
         try:
-            self.cycle()
+            self.cycle(retry=False)
         except MailboxUnavailable as exc:
-            # Logged by the Mailbox when it handled the outage itself (retries);
-            # keep polling until it ends.
-            self._note_error(str(exc), already_logged=exc.logged)
+            self.mailbox.note_outage(exc)  # a WARNING when the outage starts, then DEBUG
             self.mailbox.close()
+            self._last_error = None
+            self._retry_later()
         except MailboxError as exc:
-            # Wrong password, TLS, missing folder: logged once, retried each
-            # poll in case an administrator fixes it on the server side.
             self._note_error(str(exc))
-            self.mailbox.close()
+            if exc.kind == "folder":
+                self._retry_later()  # the connection is fine: only the folder is missing
+            else:
+                self.mailbox.close()
+                self._failures, self._retry_at = 0, None
         else:
             if self._last_error is not None:
                 log.info("mail server usable again")
             self._last_error = None
+            self._failures, self._retry_at = 0, None
 
-    def _note_error(self, message: str, *, already_logged: bool = False) -> None:
-        if message != self._last_error and not already_logged:
-            log.error("%s (will retry every %s)", message, format_duration(self.config.timing.poll_interval))
+    def _retry_later(self) -> None:
+        self._failures += 1
+        self._retry_at = time.monotonic() + self.retry.delay(self._failures)
+
+    def _poll(self) -> None:
+        """The poll tick: a cycle, unless a retry on the reconnect schedule is pending."""
+        if self._retry_at is None:
+            self._guarded_cycle()
+
+    def _note_error(self, message: str) -> None:
+        if message != self._last_error:
+            every = format_duration(self.config.timing.poll_interval)
+            log.error("%s (will retry every %s)", message, every)
         self._last_error = message
 
     # -- the loop ----------------------------------------------------------------
+    def _pause(self, seconds: float) -> bool:
+        """Sleep in steps of at most a second; False when a stop was requested."""
+        end = time.monotonic() + seconds
+        while not self.stopping:
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(1.0, left))
+        return False
+
     def run(self) -> None:
         """Run until SIGTERM/SIGINT: IDLE (or poll), cycle, repeat."""
         previous: dict[signal.Signals, Any] = {}
@@ -397,7 +439,7 @@ class Daemon:
             previous[signum] = signal.signal(signum, self.request_stop)
         poll = max(1.0, self.config.timing.poll_interval.total_seconds())
         scheduler = schedule.Scheduler()
-        scheduler.every(int(poll)).seconds.do(self._guarded_cycle)
+        scheduler.every(int(poll)).seconds.do(self._poll)
         log.info(
             "refmail watching %s on %s (%s)",
             self.config.imap.folder,
@@ -407,9 +449,18 @@ class Daemon:
         try:
             self._guarded_cycle()
             while not self.stopping:
+                if self._retry_at is not None:
+                    # On the reconnect schedule, not the poll tick: a server
+                    # that is back is read again within seconds.
+                    if self._pause(self._retry_at - time.monotonic()):
+                        self._guarded_cycle()
+                    continue
                 idle = scheduler.idle_seconds
                 wait = poll if idle is None else max(0.2, min(poll, idle))
                 if self.mailbox.wait_for_mail(wait, self._stop_requested) and not self.stopping:
+                    if self.mailbox.outage and not self.mailbox.connected:
+                        self._retry_later()  # lost while waiting: not back at once
+                        continue
                     self._guarded_cycle()
                 if not self.stopping:
                     scheduler.run_pending()

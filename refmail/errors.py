@@ -20,10 +20,13 @@ the same discipline with a single root exception and documented subclasses).
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
     "ConfigError",
     "LockError",
     "MailboxError",
+    "MailboxFailure",
     "MailboxUnavailable",
     "RefmailError",
     "SourceError",
@@ -68,8 +71,32 @@ class LockError(StoreError):
         super().__init__(message)
 
 
+#: What went wrong on the IMAP side, for code that decides what to do next
+#: (the message is for people and never parsed):
+#:
+#: - ``unavailable``: the server cannot be reached, dropped the connection or
+#:   said ``[UNAVAILABLE]`` (RFC 5530); retrying soon may help.
+#: - ``login``: the credentials were refused; retrying soon will not help.
+#: - ``tls``: the certificate is not trusted, or the port speaks another mode.
+#: - ``folder``: the folder does not exist or cannot be opened; it may be
+#:   created (again) at any time.
+#: - ``refused``: the server refused a command for another reason.
+#: - ``error``: anything else.
+MailboxFailure = Literal["unavailable", "login", "tls", "folder", "refused", "error"]
+
+
 class MailboxError(RefmailError):
-    """The IMAP side failed: connection, TLS, login or folder."""
+    """The IMAP side failed: connection, TLS, login or folder.
+
+    ``kind`` says which (:data:`MailboxFailure`); ``code`` is the server's
+    response code when it gave one (``"NONEXISTENT"``, ``"AUTHENTICATIONFAILED"``,
+    RFC 5530), else None.
+    """
+
+    def __init__(self, message: str, *, kind: MailboxFailure = "error", code: str | None = None) -> None:
+        super().__init__(message)
+        self.kind: MailboxFailure = kind
+        self.code = code
 
 
 class MailboxUnavailable(MailboxError):
@@ -79,8 +106,8 @@ class MailboxUnavailable(MailboxError):
     retried before giving up), so the caller need not report it again.
     """
 
-    def __init__(self, message: str, *, logged: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, logged: bool = False, code: str | None = None) -> None:
+        super().__init__(message, kind="unavailable", code=code)
         self.logged = logged
 
 

@@ -581,8 +581,3 @@ def test_without_idle_the_server_is_asked_with_noop(
         assert box.wait_for_mail(60) is True
         assert fake.now == pytest.approx(3)  # at once: the first NOOP saw it
         assert subjects(list(box.fetch_new(None))) == ["intro 1"]
-
-
-def test_retry_delays_grow_and_are_capped() -> None:
-    retry = Retry(first_delay=1, max_delay=10)
-    assert [retry.delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]

@@ -115,6 +115,16 @@ class ImapSettings(_Server):
     #: off elsewhere; "0s": off.
     idle_check_interval: AutoDuration = None
     max_message_size: Size = 25 * 1024 * 1024
+    #: During an outage the daemon tries again after 1–2 s, then waits twice
+    #: as long each time (with jitter), never longer than this.
+    reconnect_max: Duration = timedelta(seconds=30)
+
+    @field_validator("reconnect_max")
+    @classmethod
+    def _not_a_busy_loop(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s: shorter would hammer a server that is down")
+        return value
 
 
 class SmtpSettings(_Server):

@@ -25,13 +25,16 @@ Errors: every failure is a :class:`~refmail.errors.MailboxError` with a plain
 message that never contains the password. :class:`MailboxUnavailable` (a
 subclass) marks failures that retrying may cure — refused or dropped
 connections, timeouts; wrong passwords, TLS failures and missing folders are
-plain ``MailboxError`` and are not retried. While it retries (``fetch_new``
-with ``retry``) or waits (``wait_for_mail``), the Mailbox logs one WARNING when
-an outage starts and one INFO when the connection is back; an error it raises
-without having logged it (``MailboxUnavailable.logged`` is False, e.g. from a
-plain ``connect()`` when no outage is known yet) is the caller's to report.
-Until the connection is back, every further failure counts as that same
-outage and is raised with ``logged`` True.
+plain ``MailboxError`` and are not retried; ``MailboxError.kind`` says which
+for code that decides. While it retries (``fetch_new`` with ``retry``) or
+waits (``wait_for_mail``), the Mailbox logs one WARNING when an outage starts
+and one INFO when the connection is back; an error it raises without having
+logged it (``MailboxUnavailable.logged`` is False, e.g. from a plain
+``connect()`` when no outage is known yet) is the caller's to report, or to
+hand to :meth:`Mailbox.note_outage`. Until the connection is back, every
+further failure counts as that same outage and is raised with ``logged`` True.
+When to try again is :class:`Retry`'s schedule: never at once, then less and
+less often, with jitter, up to a cap.
 
 Waiting for new mail (IDLE, checks with NOOP, polling) is :mod:`refmail.incoming.idling`,
 mixed into :class:`Mailbox`.
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import socket
 import ssl
 import time
@@ -110,20 +114,35 @@ class Fetched:
 
 @dataclass(frozen=True)
 class Retry:
-    """How long :meth:`Mailbox.fetch_new` keeps reconnecting during one outage.
+    """When to try again during an outage, and when one cycle gives up.
 
-    It gives up after ``attempts`` consecutive failures or ``within`` seconds,
-    whichever comes first, waiting ``first_delay`` × 2ⁿ (at most ``max_delay``)
-    between attempts. Progress (a message yielded) starts a new outage.
+    The n-th wait after a failure is random between h/2 and h, where h is
+    ``2 × first_delay × 2ⁿ⁻¹``, at most ``max_delay``: 1–2 s, 2–4 s, 4–8 s, …
+    15–30 s with the defaults. Never at once, so a client does not meet a
+    server that is still shutting down (or starting), and spread out, so the
+    many clients an outage disconnected do not all come back in the same
+    moment ("exponential backoff with jitter"). The cap keeps a long outage's
+    end from going unnoticed for more than ``max_delay``.
+
+    :meth:`Mailbox.fetch_new` gives up after ``attempts`` consecutive failures
+    or ``within`` seconds, whichever comes first (``refmail run --once``);
+    progress (a message yielded) starts a new outage. The daemon's loop never
+    gives up: it keeps trying on this schedule (:class:`refmail.daemon.Daemon`).
     """
 
     attempts: int = 5
     within: float = 300.0
     first_delay: float = 1.0
-    max_delay: float = 60.0
+    max_delay: float = 30.0
 
-    def delay(self, failures: int) -> float:
-        return float(min(self.max_delay, self.first_delay * 2 ** max(0, failures - 1)))
+    def delay(self, failures: int, rand: Callable[[], float] = random.random) -> float:
+        """The wait after the ``failures``-th failure in a row (1 for the first).
+
+        ``rand`` returns a number in [0, 1); the schedule is otherwise pure.
+        """
+        exponent = min(max(0, failures - 1), 64)  # no float overflow after weeks of outage
+        high = min(self.max_delay, 2 * self.first_delay * 2.0**exponent)
+        return high / 2 + rand() * high / 2
 
 
 def choose_flag(permanent_flags: Iterable[bytes | str] | None, keyword: str) -> str | None:
@@ -260,12 +279,14 @@ class Mailbox(IdleWaiting):
         if isinstance(exc, ssl.SSLCertVerificationError):
             return MailboxError(
                 f"certificate verify failed for host {s.host}: {exc.verify_message}"
-                + ("" if s.ca_file else " (set [imap] ca_file for a private CA)")
+                + ("" if s.ca_file else " (set [imap] ca_file for a private CA)"),
+                kind="tls",
             )
         if isinstance(exc, ssl.SSLError):
             return MailboxError(
                 f"TLS handshake with {self.where} failed ({exc.reason or exc}); "
-                f'is security = "{s.security}" right for port {s.port}?'
+                f'is security = "{s.security}" right for port {s.port}?',
+                kind="tls",
             )
         if isinstance(exc, ConnectionRefusedError):
             return self._unavailable(f"cannot connect to {self.where}: connection refused")
@@ -282,7 +303,8 @@ class Mailbox(IdleWaiting):
             )
         if isinstance(exc, CapabilityError):
             return MailboxError(
-                f'{self.where} does not offer STARTTLS; use security = "ssl" or check the port'
+                f'{self.where} does not offer STARTTLS; use security = "ssl" or check the port',
+                kind="tls",
             )
         if isinstance(exc, OSError):
             return self._unavailable(
@@ -303,6 +325,15 @@ class Mailbox(IdleWaiting):
         # During an outage this Mailbox has already reported (IDLE lost, retries),
         # later failures — refused, reset, timed out — are the same outage.
         return MailboxUnavailable(message, logged=self._outage_since is not None)
+
+    @property
+    def outage(self) -> bool:
+        """True from the first failure of an outage until the connection is back."""
+        return self._outage_since is not None
+
+    def note_outage(self, exc: MailboxUnavailable) -> None:
+        """Count ``exc`` as part of the current outage, logging its start once."""
+        self._note_outage(exc)
 
     def _note_outage(self, exc: MailboxUnavailable) -> None:
         """Log the start of an outage once (later failures at DEBUG).
@@ -361,8 +392,8 @@ class Mailbox(IdleWaiting):
             except IMAPClientError as exc:
                 text = _server_text(exc)
                 if "NONEXISTENT" in text.upper() or "doesn't exist" in text:
-                    raise MailboxError(f"no folder {folder!r} on the server") from None
-                raise MailboxError(f"cannot open folder {folder!r}: {text}") from None
+                    raise MailboxError(f"no folder {folder!r} on the server", kind="folder") from None
+                raise MailboxError(f"cannot open folder {folder!r}: {text}", kind="folder") from None
         self._select_info = info
         return int(info[b"UIDVALIDITY"])
 
