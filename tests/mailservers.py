@@ -60,6 +60,7 @@ __all__ = [
     "Dovecot",
     "DovecotUnavailable",
     "MailEnv",
+    "SharedDovecot",
     "SmtpServer",
     "free_port",
 ]
@@ -973,3 +974,76 @@ class MailEnv:
     def inbox(self) -> dict[int, bytes]:
         """UID → raw message in the tracking INBOX right now."""
         return self.dovecot.messages(self.user)
+
+
+class SharedDovecot(Dovecot):
+    """A Dovecot with shared folders: a public namespace ``Public.`` with ACLs (RFC 4314).
+
+    A group's tracking address is often a shared mailbox the account may
+    only read (a Microsoft 365 shared mailbox, a Cyrus or Fastmail shared
+    folder, a Dovecot ACL): SELECT answers ``[READ-ONLY]``. Dovecot's ``acl``
+    plugin with ``vfile`` ACLs (a ``dovecot-acl`` file in each folder) makes
+    exactly that server here::
+
+        with SharedDovecot(users={"refs": "pw", "admin": "pw2"}) as dovecot:
+            dovecot.add_public_folder("referrals", {"refs": "lr", "admin": "lrwstipekxa"})
+            dovecot.append("admin", "Public.referrals", raw)   # as a user with the "i" right
+            # refs may read Public.referrals (SELECT says [READ-ONLY]) and change nothing.
+    """
+
+    PREFIX = "Public."
+
+    @property
+    def public_dir(self) -> Path:
+        return self.dir / "public"
+
+    def _write_config(self) -> None:
+        super()._write_config()
+        self.public_dir.mkdir(mode=0o755, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(self.public_dir, self.uid, self.gid)
+        with self.config_file.open("a") as config:
+            config.write(
+                f"""# Shared folders with ACLs (SharedDovecot).
+mail_plugins = $mail_plugins acl
+protocol imap {{
+  mail_plugins = $mail_plugins imap_acl
+}}
+plugin {{
+  acl = vfile
+}}
+namespace public {{
+  type = public
+  separator = .
+  prefix = {self.PREFIX}
+  location = maildir:{self.public_dir}
+  subscriptions = no
+  list = children
+}}
+"""
+            )
+
+    def add_public_folder(self, name: str, rights: Mapping[str, str]) -> str:
+        """Create ``Public.<name>`` with ``rights`` per user (RFC 4314 letters); returns its IMAP name."""
+        if not re.match(r"^[A-Za-z0-9_-]+$", name):
+            raise ValueError(f"{name!r}: letters, digits, '_' and '-' only")
+        if not self.public_dir.exists():
+            self.public_dir.mkdir(mode=0o755)
+        folder = self.public_dir / f".{name}"
+        for sub in ("", "cur", "new", "tmp"):
+            (folder / sub).mkdir(mode=0o700, exist_ok=True)
+        acl = folder / "dovecot-acl"
+        acl.write_text("".join(f"user={user} {letters}\n" for user, letters in rights.items()))
+        if os.geteuid() == 0:
+            for path in (self.public_dir, folder, folder / "cur", folder / "new", folder / "tmp", acl):
+                os.chown(path, self.uid, self.gid)
+        return self.PREFIX + name
+
+    def append(self, user: str, folder: str, raw: bytes) -> int:
+        """APPEND ``raw`` to ``folder`` as ``user``; returns its UID (UIDPLUS)."""
+        with self.imap(user, folder=None) as client:
+            response = client.append(folder, raw)
+        found = re.search(rb"APPENDUID \d+ (\d+)", response if isinstance(response, bytes) else b"")
+        if not found:
+            raise RuntimeError(f"APPEND to {folder} as {user} said {response!r}")
+        return int(found.group(1))

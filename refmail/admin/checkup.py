@@ -233,7 +233,7 @@ class _Probe(Mailbox):
             idle = client.has_capability("IDLE")
         return {
             "messages": int(info.get(b"EXISTS", 0)),
-            "read_only": b"READ-ONLY" in info,
+            "read_only": self.read_only,
             "idle": bool(idle),
         }
 
@@ -277,15 +277,17 @@ def check_imap(
             return _folder_failure(mailbox, settings, exc)
     finally:
         mailbox.close()
-    parts = [f"folder {settings.folder}", f"{survey['messages']} message{'s' * (survey['messages'] != 1)}"]
+    folder = f"folder {settings.folder}"
+    if survey["read_only"]:
+        # Read with EXAMINE: everything works but flagging what could not be processed.
+        folder += " (read-only: read with EXAMINE, nothing is flagged)"
+    parts = [folder, f"{survey['messages']} message{'s' * (survey['messages'] != 1)}"]
     hints: list[str] = []
     if survey["idle"]:
         parts.append("IDLE" if settings.idle else "IDLE (switched off in the config)")
     else:
         every = f" every {poll_interval.total_seconds():g}s" if poll_interval else ""
         parts.append(f"no IDLE (polling{every})")
-    if survey["read_only"]:
-        hints.append("the folder is read-only: refmail cannot flag messages it fails to process")
     tls = _security_label(settings.security) + (", certificate ok" if settings.security != "none" else "")
     return CheckResult("IMAP", True, where, f"({tls}) — {', '.join(parts)}", None, tuple(hints))
 

@@ -60,6 +60,7 @@ from imapclient.exceptions import (
     CapabilityError,
     IMAPClientAbortError,
     IMAPClientError,
+    IMAPClientReadOnlyError,
     LoginError,
 )
 
@@ -197,6 +198,9 @@ class Mailbox(IdleWaiting):
         self._seen: Position | None = None  # the last search on this connection
         self._outage_since: float | None = None
         self._password: str | None = None
+        #: The folder answered SELECT with [READ-ONLY]: EXAMINE it on this connection.
+        self._examine = False
+        self._warned: set[tuple[object, ...]] = set()
         #: True while an IDLE command is running (for tests and diagnostics).
         self.idling = False
 
@@ -258,6 +262,7 @@ class Mailbox(IdleWaiting):
         client.normalise_times = False  # keep INTERNALDATE's zone: backfill compares instants
         self._client = client
         self._select_info = None
+        self._examine = False  # rights may have changed: SELECT again first
         self._seen = None
         self._back()
         log.debug("logged in to %s as %s", self.where, s.username)
@@ -382,11 +387,31 @@ class Mailbox(IdleWaiting):
 
     # -- folder ---------------------------------------------------------------
     def select(self) -> int:
-        """Select the folder read-write; returns its UIDVALIDITY."""
+        """Open the folder, read-write if the server lets us; returns its UIDVALIDITY.
+
+        A folder the account may only read — a shared mailbox with the RFC 4314
+        rights ``lr`` — is answered ``OK [READ-ONLY]`` (RFC 3501 §6.3.1), which
+        imaplib raises as an abort although the connection is fine and the
+        folder is selected. It is then opened with EXAMINE (§6.3.2), the rest
+        of this connection too: refmail reads with BODY.PEEK and keeps its
+        position in its own database, so all it loses is flagging the
+        messages it cannot process (:meth:`flag` sets nothing there).
+        """
         folder = self.settings.folder
         with self._command(f"opening folder {folder!r}") as client:
             try:
-                info = client.select_folder(folder, readonly=False)
+                info = client.select_folder(folder, readonly=self._examine)
+            except IMAPClientReadOnlyError:
+                self._examine = True
+                self._warn_once(
+                    ("read-only", folder),
+                    logging.INFO,
+                    "folder %r is read-only for %s: reading it with EXAMINE; messages refmail "
+                    "cannot process are recorded but not flagged on the server",
+                    folder,
+                    self.settings.username,
+                )
+                info = client.select_folder(folder, readonly=True)
             except IMAPClientAbortError:
                 raise
             except IMAPClientError as exc:
@@ -396,6 +421,23 @@ class Mailbox(IdleWaiting):
                 raise MailboxError(f"cannot open folder {folder!r}: {text}", kind="folder") from None
         self._select_info = info
         return int(info[b"UIDVALIDITY"])
+
+    @property
+    def read_only(self) -> bool:
+        """Is the folder, as last opened, read-only (EXAMINE, or ``[READ-ONLY]``)?"""
+        return self._examine or b"READ-ONLY" in (self._select_info or {})
+
+    def _warn_once(self, key: tuple[object, ...], level: int, message: str, *args: object) -> None:
+        """Log ``message`` the first time ``key`` is seen by this Mailbox, at DEBUG afterwards.
+
+        A condition that lasts (a read-only folder, flags the server will not
+        keep, a new UIDVALIDITY) is news once, not at every cycle or message.
+        """
+        if key in self._warned:
+            log.debug(message, *args)
+            return
+        self._warned.add(key)
+        log.log(level, message, *args)
 
     # -- reading ----------------------------------------------------------------
     def fetch_new(
@@ -444,7 +486,9 @@ class Mailbox(IdleWaiting):
             if position.uidvalidity == uidvalidity:
                 last = position.last_uid
             else:
-                log.warning(
+                self._warn_once(
+                    ("uidvalidity", self.settings.folder, position.uidvalidity, uidvalidity),
+                    logging.WARNING,
                     "UIDVALIDITY of %r changed from %d to %d (the server renumbered its "
                     "messages); reading the whole folder again, known messages are skipped",
                     self.settings.folder,
@@ -514,12 +558,19 @@ class Mailbox(IdleWaiting):
         if uidvalidity is not None and uidvalidity != current:
             log.warning("not flagging UID %d: UIDVALIDITY changed since it was fetched", uid)
             return None
-        if b"READ-ONLY" in info:
-            log.warning("not flagging UID %d: folder %r is read-only", uid, self.settings.folder)
+        if self.read_only:
+            log.debug("not flagging UID %d: folder %r is read-only", uid, self.settings.folder)
             return None
         flag = choose_flag(info.get(b"PERMANENTFLAGS"), keyword)
         if flag is None:
-            log.warning("not flagging UID %d: the server allows no permanent flags", uid)
+            self._warn_once(
+                ("no-flags", self.settings.folder),
+                logging.WARNING,
+                "folder %r keeps no flag refmail could set (PERMANENTFLAGS): messages refmail "
+                "cannot process are recorded in its database but not flagged on the server",
+                self.settings.folder,
+            )
+            log.debug("not flagging UID %d: no permanent flag allowed", uid)
             return None
         with self._command(f"flagging message {uid}") as client:
             client.add_flags([uid], [flag], silent=True)
