@@ -14,6 +14,18 @@ the same discipline with a single root exception and documented subclasses).
 - :class:`MailboxUnavailable` — a :class:`MailboxError` where retrying may
   help: the server cannot be reached or dropped the connection.
 - :class:`TransportError` — the same for the SMTP server.
+- :class:`SignInFailed` — a sign-in was refused for good and only a person can
+  fix it: the saved OAuth2 sign-in was revoked or expired, the client secret
+  is wrong, the app may not open the mailbox, the server turned off this way
+  of signing in. Carries ``hint``, what to run or whom to ask. ``refmail run``
+  stops on it with exit status 78 (EX_CONFIG) instead of retrying.
+- :class:`OAuthError` — no OAuth2 access token could be obtained;
+  :class:`TokenUnavailable` (the token endpoint is down, slow or answers 5xx:
+  retried with back-off) or :class:`TokenRefused` (a :class:`SignInFailed`:
+  ``invalid_grant``, ``invalid_client``, …).
+- :class:`MailboxSignInFailed`, :class:`TransportSignInFailed` — the IMAP or
+  SMTP server refused a fresh token (a :class:`MailboxError` or
+  :class:`TransportError` that is also a :class:`SignInFailed`).
 - :class:`SourceError` — a path given to ``refmail import`` is not an ``.eml``
   file, an mbox or a Maildir.
 """
@@ -27,11 +39,17 @@ __all__ = [
     "LockError",
     "MailboxError",
     "MailboxFailure",
+    "MailboxSignInFailed",
     "MailboxUnavailable",
+    "OAuthError",
     "RefmailError",
+    "SignInFailed",
     "SourceError",
     "StoreError",
+    "TokenRefused",
+    "TokenUnavailable",
     "TransportError",
+    "TransportSignInFailed",
 ]
 
 
@@ -117,3 +135,35 @@ class TransportError(RefmailError):
 
 class SourceError(RefmailError):
     """A path given to ``refmail import`` cannot be read as mail."""
+
+
+class SignInFailed(RefmailError):
+    """A sign-in refused for good: retrying cannot help until a person acts.
+
+    ``hint`` says what to do (run ``refmail oauth login``, ask the tenant's
+    admin for consent, …); it is part of the message too.
+    """
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.hint = hint
+
+
+class OAuthError(RefmailError):
+    """No OAuth2 access token could be obtained from the configured flow."""
+
+
+class TokenUnavailable(OAuthError):
+    """The token endpoint (or ``token_command``) failed in a way that may pass: retry later."""
+
+
+class TokenRefused(OAuthError, SignInFailed):
+    """The token endpoint refused the sign-in for good (``invalid_grant``, ``invalid_client``, …)."""
+
+
+class MailboxSignInFailed(MailboxError, SignInFailed):
+    """The IMAP server refused a fresh access token (or it opens no mailbox)."""
+
+
+class TransportSignInFailed(TransportError, SignInFailed):
+    """The SMTP server refused a fresh access token, or SMTP AUTH is turned off for the mailbox."""

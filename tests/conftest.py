@@ -10,6 +10,8 @@ Fixtures (all stop exactly what they started, even when the test fails):
 - ``private_dovecot`` (function): a Dovecot of the test's own, for tests that
   restart it, change UIDVALIDITY or stop it (users ``refs`` and ``other``).
 - ``smtp_server`` (function): an SMTP server delivering to ``clean_dovecot``.
+- ``token_server`` (function): the session's OAuth2 token endpoint on 127.0.0.1
+  (``tests/tokenserver.py``), running, with no clients, tokens or faults.
 - ``mail_env`` (function): both of the above plus helpers, with
   ``$REFMAIL_TEST_IMAP_PASSWORD`` set to ``refs``'s password::
 
@@ -38,6 +40,7 @@ from hypothesis import settings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mailservers import Dovecot, MailEnv, SmtpServer
+from tokenserver import TokenServer
 
 # Hypothesis profiles: "ci" (the default) keeps the property tests that do not set
 # their own max_examples (tests/test_fuzz.py) bounded for `make test`; "long" is
@@ -50,6 +53,29 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 TRACKER_USER = "refs"
 TRACKER_PASSWORD = "refs-secret"
 PASSWORD_ENV = "REFMAIL_TEST_IMAP_PASSWORD"
+
+
+@pytest.fixture(scope="session")
+def session_token_server() -> Iterator[TokenServer]:
+    server = TokenServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.halt()
+
+
+@pytest.fixture
+def token_server(session_token_server: TokenServer) -> Iterator[TokenServer]:
+    """The session's token endpoint, running and forgetting everything earlier tests did."""
+    server = session_token_server
+    server.start()
+    server.reset()
+    try:
+        yield server
+    finally:
+        server.start()  # a test may have halted it
+        server.reset()
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("refmail.reading",),
     ("refmail.policy",),
     ("refmail.storage",),
+    ("refmail.oauth",),
     ("refmail.incoming", "refmail.outgoing", "refmail.render"),
     ("refmail.summaries",),
     ("refmail.workflow",),

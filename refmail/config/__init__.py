@@ -16,6 +16,7 @@ from refmail.config.document import (
     find_config_path,
     load_config,
 )
+from refmail.config.oauth import PROVIDERS, OAuth2Settings
 from refmail.config.sections import (
     ConsentSettings,
     Group,
@@ -32,6 +33,7 @@ from refmail.config.values import Email, format_duration, is_loopback, parse_dur
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ENV_VAR",
+    "PROVIDERS",
     "Config",
     "ConsentSettings",
     "Email",
@@ -39,6 +41,7 @@ __all__ = [
     "ImapSettings",
     "Member",
     "Nudges",
+    "OAuth2Settings",
     "SecuritySettings",
     "SmtpSettings",
     "Storage",

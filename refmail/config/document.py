@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
+from refmail.config.oauth import OAuth2Settings
 from refmail.config.sections import (
     ConsentSettings,
     Group,
@@ -49,6 +50,7 @@ class Config(Section):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     nudges: Nudges = Field(default_factory=Nudges)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)
 
     #: The file this config was read from (None when built in code).
     source: Path | None = None
@@ -68,6 +70,41 @@ class Config(Section):
                 seen[address] = member.email
                 self._by_address[address] = member
         return self
+
+    @model_validator(mode="after")
+    def _oauth2_complete(self) -> Config:
+        # The [oauth2] section may sit unused in a password config (the example
+        # documents it); only a server that signs in with it needs it complete.
+        users = [name for name, s in (("imap", self.imap), ("smtp", self.smtp)) if s.auth == "oauth2"]
+        for name in users:
+            if not getattr(self, name).username:
+                raise ValueError(
+                    f'{name}.username: auth = "oauth2" signs in as a mailbox: write its address, '
+                    'e.g. username = "refs@harbornet.example"'
+                )
+        if users:
+            self.oauth2.check_usable()
+        return self
+
+    @property
+    def uses_oauth2(self) -> bool:
+        return "oauth2" in (self.imap.auth, self.smtp.auth)
+
+    @property
+    def oauth2_account(self) -> str:
+        """The mailbox the OAuth2 token is for: the IMAP username, else the SMTP one."""
+        return self.imap.username if self.imap.auth == "oauth2" else self.smtp.username
+
+    def oauth2_token_path(self) -> Path:
+        """The token file: ``[oauth2] token_file``, else ``refmail-oauth.json`` beside the database.
+
+        Beside the database by default because the daemon must be able to
+        write it (refresh tokens rotate), and the database's directory is the
+        one place it surely may (``ReadWritePaths`` in the systemd unit).
+        """
+        if self.oauth2.token_file:
+            return self.oauth2.resolve(self.oauth2.token_file, self.source)
+        return self.database_path().parent / "refmail-oauth.json"
 
     # -- addresses --------------------------------------------------------
     @property

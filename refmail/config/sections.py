@@ -66,12 +66,16 @@ class Group(Section):
 
 
 Security = Literal["ssl", "starttls", "none"]
+#: How refmail signs in: with the password from ``password_env``, or with an
+#: OAuth2 access token from the ``[oauth2]`` section (``refmail.config.oauth``).
+Auth = Literal["password", "oauth2"]
 
 
 class _Server(Section):
     host: str = "localhost"
     security: Security = "ssl"
     username: str = ""
+    auth: Auth = "password"
     password_env: str = ""
     ca_file: str = ""
     timeout: Duration = timedelta(seconds=30)
@@ -93,7 +97,7 @@ class _Server(Section):
         Raises :class:`ConfigError` naming the variable (never a value) when a
         username is set but the variable is not.
         """
-        if not self.username:
+        if not self.username or self.auth == "oauth2":
             return None
         if not self.password_env:
             raise ConfigError("a username is set but password_env names no environment variable")
