@@ -164,6 +164,11 @@ class TokenRefused(OAuthError, SignInFailed):
 class MailboxSignInFailed(MailboxError, SignInFailed):
     """The IMAP server refused a fresh access token (or it opens no mailbox)."""
 
+    def __init__(self, message: str, *, hint: str = "", code: str | None = None) -> None:
+        SignInFailed.__init__(self, message, hint=hint)
+        self.kind: MailboxFailure = "login"
+        self.code = code
+
 
 class TransportSignInFailed(TransportError, SignInFailed):
     """The SMTP server refused a fresh access token, or SMTP AUTH is turned off for the mailbox."""
