@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter, deque
@@ -33,12 +34,12 @@ from typing import Any
 import schedule
 
 from refmail.config import Config, format_duration
-from refmail.errors import MailboxError
+from refmail.errors import MailboxError, StoreError
 from refmail.incoming.mailbox import Fetched, Mailbox, MailboxUnavailable, Position, Retry
 from refmail.outgoing.outbox import DeliveryReport, OutboxItem
 from refmail.outgoing.transport import SmtpTransport
 from refmail.reading.classification import Classification
-from refmail.storage.store import Store
+from refmail.storage.store import Store, unusable
 from refmail.workflow.digest import Digest
 from refmail.workflow.planner import Planner
 from refmail.workflow.tracker import Classifier, MessageSource, Outcome, Tracker, Unclassifiable
@@ -400,9 +401,19 @@ class Daemon:
             else:
                 self.mailbox.close()
                 self._failures, self._retry_at = 0, None
+        except (StoreError, sqlite3.Error) as exc:
+            # The database cannot be written (disk full, held by another
+            # program): what the cycle had not committed is read again at the
+            # next poll. A message never lands here — Tracker.process sets
+            # aside what one message breaks — so this is not a crash loop.
+            if not unusable(exc):
+                raise
+            self.store.rollback()
+            self._note_error(f"database: {exc}")
         else:
             if self._last_error is not None:
-                log.info("mail server usable again")
+                log.info("%s usable again", "database" if self._last_error.startswith("database:")
+                         else "mail server")
             self._last_error = None
             self._failures, self._retry_at = 0, None
 

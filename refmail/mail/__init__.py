@@ -8,6 +8,7 @@ benchmarked on a file alone.
 
 - :mod:`~refmail.mail.addresses`: one mailbox (:class:`Address`) and lenient address lists;
 - :mod:`~refmail.mail.message`: one raw message read into a ``ParsedMessage``;
+- :mod:`~refmail.mail.limits`: how much of one message is read, whoever sent it;
 - :mod:`~refmail.mail.mime`, :mod:`~refmail.mail.decoding`: the fast MIME reader, charsets, RFC 2047, HTML;
 - :mod:`~refmail.mail.forwarding`: inline forward blocks of the common clients;
 - :mod:`~refmail.mail.reply`: the new text of a reply (quotes and signatures removed);

@@ -34,6 +34,7 @@ from refmail.mail.decoding import (
     unfold,
 )
 from refmail.mail.forwarding import Forward, find_inline_forward, is_forward_subject
+from refmail.mail.limits import MAX_ID_CHARS, MAX_REFERENCES
 from refmail.mail.mime import read_simple
 
 __all__ = [
@@ -192,7 +193,21 @@ def _msg_ids(value: str | None) -> list[str]:
         return []
     ids = _ANGLE_ID.findall(value) or value.split()
     # RFC 5322 §2.1.1 caps a line at 998 characters; a longer "id" is garbage.
-    return [i for i in ids if len(i) <= 998]
+    return [i for i in ids if len(i) <= MAX_ID_CHARS]
+
+
+def _nearest(references: list[str], defects: list[str]) -> list[str]:
+    """At most :data:`MAX_REFERENCES` ids: the thread's root and the nearest ones.
+
+    RFC 5322 §3.6.4: References is the parent's References plus the parent's
+    id, so the last ids are the nearest messages and the first is where the
+    thread began (clients that trim long lists keep those too). A message
+    naming 260,000 ancestors is matched on these alone.
+    """
+    if len(references) <= MAX_REFERENCES:
+        return references
+    defects.append(f"{len(references)} References; the first and the {MAX_REFERENCES - 1} nearest read")
+    return [references[0], *references[-(MAX_REFERENCES - 1) :]]
 
 
 def _date(value: str | None, defects: list[str]) -> datetime | None:
@@ -382,11 +397,14 @@ def _from_message(msg: Message, raw_size: int, depth: int = 0) -> ParsedMessage:
         envelope.extend(by_name.get(name, []))
     parsed.delivered_to = list(dict.fromkeys(a.address for a in _addresses(envelope)))
     parsed.return_path = _return_path(msg)
-    message_id = parsed.header("Message-ID")
-    parsed.message_id = message_id.strip() or None if message_id else None
+    message_id = (parsed.header("Message-ID") or "").strip()
+    if len(message_id) > MAX_ID_CHARS:
+        defects.append(f"a Message-ID of {len(message_id)} characters, not read")
+        message_id = ""
+    parsed.message_id = message_id or None
     in_reply_to = _msg_ids(parsed.header("In-Reply-To"))
     parsed.in_reply_to = in_reply_to[0] if in_reply_to else None
-    parsed.references = _msg_ids(" ".join(parsed.header_all("References")))
+    parsed.references = _nearest(_msg_ids(" ".join(parsed.header_all("References"))), defects)
     parsed.subject = (parsed.header("Subject") or "").strip()
     parsed.date = _date(parsed.header("Date"), defects)
     try:

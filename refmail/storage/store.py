@@ -30,7 +30,16 @@ import sqlite_utils
 from refmail.errors import StoreError
 from refmail.storage.migrations import apply_migrations, parties_key
 
-__all__ = ["PartyRow", "Store", "iso"]
+__all__ = ["PartyRow", "Store", "iso", "unusable"]
+
+#: Ids per statement where a list of values becomes SQL parameters: SQLite
+#: refuses a statement with more than 32,766 (999 before 3.32).
+IN_CHUNK = 500
+
+#: SQLite's primary result codes that describe the database, not the data
+#: written: busy or locked, out of memory, read-only, interrupted, I/O error,
+#: corrupt, disk full, cannot open, locking protocol, not a database.
+_UNUSABLE_CODES = frozenset({5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 26})
 
 
 def iso(moment: datetime) -> str:
@@ -42,6 +51,26 @@ def iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def unusable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot be used now, rather than that
+    what was being written was wrong.
+
+    The difference decides what happens to a message whose processing raised:
+    a message that made a statement fail (too many parameters, a value too
+    big) is set aside and the inbox goes on; a disk that is full or a database
+    another process holds locked must not cost a message, so the error goes up
+    and the message is read again once the database is usable.
+    """
+    if isinstance(exc, StoreError):
+        return True
+    if isinstance(exc, sqlite3.ProgrammingError):
+        return "closed" in str(exc)  # "Cannot operate on a closed database."
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _UNUSABLE_CODES
+    return False
 
 
 @dataclass(frozen=True)
@@ -121,10 +150,28 @@ class Store:
         self.db.conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
-        """Commit the transaction opened by :meth:`begin`, if SQLite still has one open."""
+        """Commit the transaction opened by :meth:`begin`, if SQLite still has one open.
+
+        A COMMIT the database refuses (disk full, I/O error) is rolled back and
+        raised as :class:`StoreError`: nothing of the transaction is kept, and
+        what it held is done again once the database is usable.
+        """
         # An I/O or disk-full error can make SQLite roll the transaction back by itself.
         if self.db.conn.in_transaction:
-            self.db.conn.execute("COMMIT")
+            try:
+                self.db.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self.rollback()
+                raise StoreError(f"the database refused to commit: {exc}") from exc
+
+    def rollback(self) -> None:
+        """Roll back whatever transaction is open (none: nothing happens)."""
+        if self.db.conn.in_transaction:
+            self.db.conn.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.conn.in_transaction
 
     # -- processed messages -----------------------------------------------
     def seen(self, key: str) -> bool:
@@ -311,17 +358,24 @@ class Store:
         )
 
     def referral_for_thread(self, message_ids: Iterable[str]) -> int | None:
-        """The referral whose thread contains any of ``message_ids`` (newest id wins)."""
-        ids = [m for m in message_ids if m]
-        if not ids:
-            return None
-        marks = ",".join("?" * len(ids))
-        row = self.db.conn.execute(
-            f"SELECT referral_id FROM thread_messages WHERE message_id IN ({marks}) "
-            "ORDER BY referral_id DESC LIMIT 1",
-            ids,
-        ).fetchone()
-        return int(row[0]) if row else None
+        """The referral whose thread contains any of ``message_ids`` (newest referral wins).
+
+        :data:`IN_CHUNK` ids per statement, however many are given (the parser
+        keeps a hundred; one statement per id list let a message with 260,000
+        References fail the whole cycle).
+        """
+        ids = list(dict.fromkeys(m for m in message_ids if m))
+        found: int | None = None
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = ids[start : start + IN_CHUNK]
+            row = self.db.conn.execute(
+                f"SELECT max(referral_id) FROM thread_messages WHERE message_id IN "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchone()
+            if row and row[0] is not None:
+                found = max(found or 0, int(row[0]))
+        return found
 
     def open_referral_with_parties(
         self, referrer: str, parties: Iterable[str], since: datetime

@@ -29,7 +29,7 @@ from refmail.policy.rules import (
 from refmail.policy.tokens import TokenSigner, new_secret
 from refmail.render.composer import compose, new_message_id
 from refmail.render.renderer import Renderer
-from refmail.storage.store import Store
+from refmail.storage.store import Store, unusable
 
 __all__ = ["Planner", "signer_for"]
 
@@ -78,6 +78,8 @@ class Planner:
         self.outbox = outbox or Outbox(store)
         self.renderer = renderer or Renderer(config, config.nudges.template_path(config.source))
         self.signer = signer or signer_for(store)
+        #: Referrals whose planning raised, warned about once (see :meth:`_plan_one`).
+        self._unplannable: set[int] = set()
 
     # -- views -----------------------------------------------------------------
     @staticmethod
@@ -166,8 +168,27 @@ class Planner:
         ids = self.store.referral_ids_to_plan(now - RECENT)
         for start in range(0, len(ids), PLAN_BATCH):
             for referral_id in self._with_something_due(ids[start : start + PLAN_BATCH], now):
-                total += len(self.plan(referral_id, now))
+                total += len(self._plan_one(referral_id, now))
         return total
+
+    def _plan_one(self, referral_id: int, now: datetime) -> list[int]:
+        """:meth:`plan` for :meth:`plan_all`: one referral that cannot be planned
+        (a template that raises on its data) must not stop the others, nor the daemon.
+
+        Its transaction is rolled back and it is tried again next cycle; the
+        warning is logged once per referral and process.
+        """
+        try:
+            return self.plan(referral_id, now)
+        except Exception as exc:
+            if unusable(exc):
+                raise
+            if referral_id not in self._unplannable:
+                self._unplannable.add(referral_id)
+                log.warning("R-%d could not be planned: %s: %s", referral_id, type(exc).__name__,
+                            str(exc)[:200])
+                log.debug("planning R-%d failed", referral_id, exc_info=True)
+            return []
 
     def _with_something_due(self, referral_ids: list[int], now: datetime) -> list[int]:
         """Which of ``referral_ids`` :meth:`plan` would act on (expire or queue), by id.

@@ -25,8 +25,10 @@ from email.policy import compat32
 from typing import TYPE_CHECKING
 
 from refmail.config import Config
+from refmail.errors import StoreError
+from refmail.mail.limits import MAX_ID_CHARS
 from refmail.reading.classification import Classification
-from refmail.storage.store import PartyRow, Store
+from refmail.storage.store import PartyRow, Store, unusable
 
 if TYPE_CHECKING:
     from refmail.workflow.planner import Planner
@@ -50,14 +52,16 @@ def message_key(raw: bytes) -> tuple[str, str | None]:
     """``(key, message_id)``: the Message-ID, or a content hash when there is none.
 
     Only the header block is parsed, so deduplication costs little even for a
-    large message. RFC 5322 §3.6.4 makes Message-ID optional, hence the hash.
+    large message. RFC 5322 §3.6.4 makes Message-ID optional, hence the hash;
+    an id longer than a header line may be is no id either.
     """
+    ends = [i + len(mark) // 2 for mark in (b"\r\n\r\n", b"\n\n") if (i := raw.find(mark)) >= 0]
     try:
-        value = _HEADER_PARSER.parsebytes(raw).get("Message-ID")
+        value = _HEADER_PARSER.parsebytes(raw[: min(ends)] if ends else raw).get("Message-ID")
     except Exception:  # a header block broken enough to defeat the parser
         value = None
     message_id = " ".join(str(value).split()) if value else None
-    if message_id:
+    if message_id and len(message_id) <= MAX_ID_CHARS:
         return message_id, message_id
     return "sha256:" + hashlib.sha256(raw).hexdigest(), None
 
@@ -78,8 +82,8 @@ class Outcome:
     ``outcome`` is one of: ``created`` (a new referral), ``duplicate_intro``
     (an intro already tracked), ``thread_event``, ``first_contact``,
     ``reply_unmatched``, ``bounce``, ``ignored``, ``failed`` (could not be
-    processed; recorded, never retried), ``too_large`` and ``seen`` (processed
-    before; nothing done).
+    read or applied; recorded, never retried), ``too_large`` and ``seen``
+    (processed before; nothing done).
     """
 
     key: str
@@ -199,25 +203,43 @@ class Tracker:
         # must not count against anyone's hourly limit.
         live = not silent and not self._from_the_past(verdict, now)
         sender = verdict.sender if live and verdict.kind in {"intro", "reply"} else None
-        with self.store.transaction():
-            if sender and self._flooding(sender, now):
-                outcome = self._rate_limited(key, verdict, sender, now)
-            else:
-                outcome = self._apply(key, verdict, now=now, silent=silent)
-            self.store.record_message(
-                key,
-                sender=sender,
-                message_id=message_id,
-                kind=outcome.kind,
-                outcome=outcome.outcome,
-                reason=outcome.reason,
-                referral_id=outcome.referral_id,
-                now=now,
-                folder=source.folder,
-                uidvalidity=source.uidvalidity,
-                uid=source.uid,
+        batch = self.store.in_transaction
+        try:
+            with self.store.transaction():
+                if sender and self._flooding(sender, now):
+                    outcome = self._rate_limited(key, verdict, sender, now)
+                else:
+                    outcome = self._apply(key, verdict, now=now, silent=silent)
+                self.store.record_message(
+                    key,
+                    sender=sender,
+                    message_id=message_id,
+                    kind=outcome.kind,
+                    outcome=outcome.outcome,
+                    reason=outcome.reason,
+                    referral_id=outcome.referral_id,
+                    now=now,
+                    folder=source.folder,
+                    uidvalidity=source.uidvalidity,
+                    uid=source.uid,
+                )
+                self._advance(source, now)
+        except Exception as exc:
+            # The message is the boundary: whatever applying it raised (the
+            # store, the planner, a template) is undone by its savepoint and
+            # the message is set aside — unless the database itself is unusable
+            # or lost the batch's transaction, when setting it aside would skip
+            # it, or the messages before it, for good.
+            if unusable(exc) or (batch and not self.store.in_transaction):
+                if isinstance(exc, StoreError):
+                    raise
+                raise StoreError(f"the database refused a write: {exc}") from exc
+            log.warning("message %s could not be applied: %s", key, type(exc).__name__)
+            log.debug("applying %s failed", key, exc_info=True)
+            return self.record_failure(
+                raw, reason=f"could not be applied: {type(exc).__name__}: {str(exc)[:300]}",
+                now=now, source=source, key=key, message_id=message_id,
             )
-            self._advance(source, now)
         return outcome
 
     def record_failure(
@@ -229,10 +251,10 @@ class Tracker:
         source: MessageSource | None = None,
         outcome: str = "failed",
         key: str | None = None,
+        message_id: str | None = None,
     ) -> Outcome:
         """Record a message that cannot be processed so it never blocks the inbox."""
         source = source or MessageSource()
-        message_id = None
         if key is None:
             key, message_id = message_key(raw)
         with self.store.transaction():
