@@ -32,6 +32,16 @@ pytestmark = pytest.mark.servers
 BOOM = '{% if "boom" in referral.subject %}{{ 1 // 0 }}{% endif %}'
 
 
+def boom_templates(tmp_path: Path) -> Path:
+    """A ``[nudges] template_dir`` whose acknowledgement raises on an intro with "boom" in its subject."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    builtin = Path(__file__).resolve().parent.parent / "refmail" / "render" / "templates"
+    for part in ("txt", "html", "subject.txt"):
+        (templates / f"ack.{part}").write_text(BOOM + (builtin / f"ack.{part}").read_text())
+    return templates
+
+
 def test_poison_references_then_an_intro_are_both_handled_by_one_run_once(
     mail_env: MailEnv, tmp_path: Path
 ) -> None:
@@ -65,11 +75,7 @@ def test_poison_references_then_an_intro_are_both_handled_by_one_run_once(
 def test_a_message_that_raises_while_applied_is_set_aside_and_the_rest_goes_on(
     mail_env: MailEnv, tmp_path: Path
 ) -> None:
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    builtin = Path(__file__).resolve().parent.parent / "refmail" / "render" / "templates"
-    for part in ("txt", "html", "subject.txt"):
-        (templates / f"ack.{part}").write_text(BOOM + (builtin / f"ack.{part}").read_text())
+    templates = boom_templates(tmp_path)
     boom = intro(2).replace(b"Subject: Intro 2:", b"Subject: Intro 2 boom:")
     for raw in (intro(1), boom, intro(3)):
         deliver_like_a_client(mail_env, raw)
@@ -156,11 +162,7 @@ def test_a_referral_that_cannot_be_planned_does_not_stop_the_others(
     from refmail.workflow.planner import Planner
     from refmail.workflow.tracker import Tracker
 
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    builtin = Path(__file__).resolve().parent.parent / "refmail" / "render" / "templates"
-    for part in ("txt", "html", "subject.txt"):
-        (templates / f"ack.{part}").write_text(BOOM + (builtin / f"ack.{part}").read_text())
+    templates = boom_templates(tmp_path)
     config = config_from_dict({
         "group": {"name": "G", "tracking_address": "refs@harbornet.example", "timezone": "America/Chicago"},
         "members": [{"name": "Mei Chen", "email": "mei@chencpa.example"}],
