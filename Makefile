@@ -39,7 +39,7 @@ bench: $(STAMP) servers
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends isync time >/dev/null; }
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run_all.py
-	$(BIN)/python bench/reply_corpus.py
+	$(BIN)/python bench/reply_corpus.py --results bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ __all__ = [
     "decode_leniently",
     "header_to_str",
     "html_to_text",
+    "unflow",
     "unfold",
 ]
 
@@ -43,6 +44,33 @@ _CHARSET_ALIASES = {
     "utf8": "utf-8",
     "x-user-defined": "",
 }
+
+
+# -- format=flowed (RFC 3676) -----------------------------------------------------
+def unflow(text: str, *, delsp: bool = False) -> str:
+    """``text/plain; format=flowed`` as the lines its writer typed (RFC 3676 §4.2).
+
+    A line ending in a space is soft-broken: it joins the next line of the same
+    quote depth (with ``DelSp=yes`` the space goes, §4.5). Space-stuffing is
+    undone (§4.4), quote marks are kept, and the signature line "-- " is never
+    joined. ``text`` has ``\n`` line ends.
+    """
+    out: list[str] = []
+    joining: int | None = None  # quote depth of the paragraph being joined
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]  # space-stuffed (or the space after the quote marks)
+        soft = content.endswith(" ") and content != "-- "
+        if soft and delsp:
+            content = content[:-1]
+        if joining is not None and joining == depth and out and content:
+            out[-1] += content
+        else:
+            out.append((">" * depth + " " if depth else "") + content)
+        joining = depth if soft else None
+    return "\n".join(out)
 
 
 # -- decoding ---------------------------------------------------------------

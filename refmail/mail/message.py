@@ -31,6 +31,7 @@ from refmail.mail.decoding import (
     decode_leniently,
     header_to_str,
     html_to_text,
+    unflow,
     unfold,
 )
 from refmail.mail.forwarding import Forward, find_inline_forward, is_forward_subject
@@ -242,7 +243,15 @@ def _payload_text(part: Message) -> str:
     if charset is None and part.get_content_type() == "text/html":
         meta = _META_CHARSET.search(data[:4096])
         charset = meta.group(1).decode("ascii", "replace") if meta else None
-    return decode_bytes(data, charset).replace("\r\n", "\n").replace("\r", "\n")
+    text = decode_bytes(data, charset).replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        flowed = str(part.get_param("format", "") or "").lower() == "flowed"
+        delsp = str(part.get_param("delsp", "") or "").lower() == "yes"
+    except Exception:
+        flowed = delsp = False
+    if flowed and part.get_content_type() == "text/plain":
+        text = unflow(text, delsp=delsp)  # RFC 3676: soft line breaks are not the writer's
+    return text
 
 
 def _is_attachment(part: Message) -> bool:

@@ -2,30 +2,45 @@
 
 SPEC "Replies to nudges": only the new text counts — quoted history and
 signatures go before anything is read — and keywords on the first lines set
-the status. Everything here is pure (str in, str or :class:`Command` out).
+the status. Everything here is pure (str in, str out) and linear in the text.
 
-Quote stripping has two layers. ``mailparser_reply`` (maintained, with header
-patterns for a dozen languages) finds the reply headers — ``On … wrote:``,
-``-----Original Message-----``, Outlook ``From:/Sent:`` blocks. Our own rules
-on top handle what it cannot: interleaved and bottom-posted replies (it cuts
-at the first header, losing text written under a quote), attributions wrapped
-over several lines or starting with a date, localized separators, and HTML
-bodies. Signatures are cut by our rules only, because the library's own rule
-ends the message at any line starting with ``-`` (bullet lists) or ``Thanks,``.
+What the clients write around the history — attributions, separators, Outlook
+header blocks, phone footers, sign-offs, in some twenty languages — is data in
+:mod:`refmail.mail.reply_words`, compiled into line tests in
+:mod:`refmail.mail.quoting`. This module walks the lines with them:
 
-The command in the new text is read by :mod:`refmail.reading.command`.
+* ``>`` quotes go with the attribution just above them, and the text written
+  between or under quotes stays (interleaved and bottom-posted replies) — which
+  is why refmail does not hand the text to ``mail-parser-reply``: it cuts at the
+  first header, losing text written under a quote (README, "Dependencies");
+* a header with no quote under it — an attribution, a separator, an Outlook
+  block, a rule of underscores — ends the new text;
+* a signature block ends it too: ``-- ``, a phone footer, a sign-off followed
+  by a few short lines, "-Name" or "/Name", a list footer under a short rule.
+
+HTML bodies are cut on their tree first (:mod:`refmail.mail.reply_html`).
 """
 
 from __future__ import annotations
 
-import bisect
 import re
-from collections.abc import Iterator
 
-import html_text
-import lxml.etree
-import lxml.html
-from mailparser_reply.parser import EmailMessage
+from refmail.mail.quoting import (
+    SENT_FROM,
+    SIGN_OFF,
+    THANKS_OFF,
+    WROTE,
+    attribution,
+    header_block,
+    header_block_end,
+    is_separator,
+    may_be_footer,
+    may_be_label,
+    may_end_attribution,
+    may_sign_off,
+    opens_like_attribution,
+)
+from refmail.mail.reply_html import extract_reply_html, html_reply_text
 
 __all__ = [
     "extract_reply",
@@ -34,69 +49,51 @@ __all__ = [
     "strip_signature",
 ]
 
-# --------------------------------------------------------------------------- quotes (plain text)
-
-#: Languages whose reply headers mailparser_reply should look for. Polish is left
-#: out on purpose: its ``from_header`` accepts a single ``Data:``/``Do:`` line.
-_LIB_LANGUAGES = ["en", "de", "es", "fr", "it", "nl", "da", "sv", "cs"]
-_LIB_HEADER = EmailMessage(text="", languages=list(_LIB_LANGUAGES)).HEADER_REGEX
-_LIB_MAX_LINES = 1000
-_NEWLINE = re.compile("\n")
 _DASHED_RULE = re.compile(r"\s*[-_=*]{3,}\s*")
-
-_FROM_LABELS = r"From|Von|De|Da|Van|Från|Fra|Od|От|Desde|Afzender|Lähettäjä"
-_OTHER_LABELS = (
-    r"Sent|To|Subject|Date|Cc|Bcc|Reply-To|Gesendet|An|Betreff|Datum|Kopie|Enviado|Enviada|"
-    r"Para|Asunto|Fecha|Envoyé|À|A|Objet|Inviato|Oggetto|Ogg|Data|Verzonden|Aan|Onderwerp|"
-    r"Skickat|Till|Ämne|Sendt|Til|Emne|Dato|Assunto|Отправлено|Кому|Тема|Дата|Копия"
-)
-# Outlook/Exchange header lines, optionally bold in Markdown style ("*From:* …").
-_LABEL_LINE = re.compile(rf"^\s*\*{{0,2}}(?:({_FROM_LABELS})|{_OTHER_LABELS})\s?:(?:\*{{1,2}})?(?:\s|$)")
-_FROM_INLINE = re.compile(rf"^\s*\*{{0,2}}(?:{_FROM_LABELS})\s?:.*\b(?:Sent|Date|Gesendet|Datum|"
-                          rf"Enviado|Fecha|Envoyé|Inviato|Data)\s?:", re.IGNORECASE)
-_SEPARATOR = re.compile(
-    r"^\s*-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Originalnachricht|Mensaje original|"
-    r"Message d'origine|Messaggio originale|Oorspronkelijk bericht|Mensagem original|"
-    r"Oprindelig meddelelse|Ursprungligt meddelande|Исходное сообщение|Forwarded message|"
-    r"Weitergeleitete Nachricht|Mensaje reenviado|Message transféré|Messaggio inoltrato)"
-    r"\s*-{2,}\s*$|^\s*(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht)\s?:\s*$",
-    re.IGNORECASE,
-)
 #: A rule of underscores: Outlook puts one above its header block, mailing lists
 #: above their footer; either way the new text has ended.
 _RULE = re.compile(r"^\s*_{20,}\s*$")
-_WROTE = (
-    r"wrote|writes|schrieb|escribió|escribio|a écrit|a ecrit|ha scritto|scrive|schreef|"
-    r"escreveu|skrev|napsal\(a\)|napisał\(a\)|napisał|написал\(а\)|написала|написал|пишет|"
-    r"kirjoitti|yazdı|写道|작성"
-)
-_WROTE_RE = re.compile(rf"(?:^|\W)(?:{_WROTE})(?:\W.{{0,150}})?\s?:$", re.IGNORECASE)
-# Attributions that start with the date (Android, Yandex, mail.ru, Windows Mail).
-_DATELINE_RE = re.compile(
-    r"^(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|[A-Za-zА-Яа-я]{2,4}\.?,? \d{1,2}\.? [A-Za-zА-Яа-я]{3,}\.? "
-    r"\d{4}).{0,250}:$"
-)
-_DATEISH = re.compile(r"@|\d{1,2}:\d{2}|\b(?:19|20)\d{2}\b|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
-_CONTINUATION = re.compile(rf"^(?:<|[\w.+-]+@|(?:{_WROTE})\b)", re.IGNORECASE)
+_CONTINUATION = re.compile(rf"^(?:<|>?\s*[:：]|[\w.+-]+@|\(?mailto:|(?:{WROTE.pattern}))", re.IGNORECASE)
+_UNCLOSED_ANGLE = re.compile(r"<[^<>]*$")
 
 
 def _quoted(line: str) -> bool:
     return line.lstrip().startswith(">")
 
 
-def _attribution(text: str, *, strict: bool) -> bool:
-    """Does ``text`` read like "On <date>, <name> wrote:" in some language?
+def _rejoin(lines: list[str]) -> list[str]:
+    """Undo the wrap that puts an attribution's ``>:`` or ``> wrote:`` on a line of its own.
 
-    ``strict`` is for a header with no quote under it, which ends the reply:
-    then it must name a verb of writing and carry a date or an address.
-    Beside a ``>`` quote a line ending in ``:`` with a date or address suffices.
+    Gmail wraps "… Test user <test@example.com" / ">:" — the second line would
+    otherwise read as a quote. The lines are joined; a blank line keeps the count.
     """
-    text = text.strip()
-    if not text.endswith(":") or len(text) > 400:
-        return False
-    if strict:
-        return bool(_WROTE_RE.search(text) and _DATEISH.search(text))
-    return bool(_WROTE_RE.search(text) or _DATELINE_RE.match(text) or _DATEISH.search(text))
+    out = list(lines)
+    for k in range(len(out) - 1):
+        below = out[k + 1].strip()
+        if (below.startswith(">") and len(below) < 160 and _UNCLOSED_ANGLE.search(out[k])
+                and attribution(out[k].strip() + below, strict=False)):
+            out[k] = out[k].rstrip() + below
+            out[k + 1] = ""
+    return out
+
+
+def _lost_quote_marks(lines: list[str]) -> list[bool]:
+    """Lines inside a quote whose ``>`` was lost when a client re-wrapped it.
+
+    A non-blank line right between two quoted lines (no blank line on either
+    side) that continues the line above — it starts in lower case, or the line
+    above is long, as a wrapped line is — belongs to the quote.
+    """
+    lost = [False] * len(lines)
+    for k in range(1, len(lines) - 1):
+        line = lines[k].strip()
+        if not line or _quoted(lines[k]) or not _quoted(lines[k - 1]) or not _quoted(lines[k + 1]):
+            continue
+        above = lines[k - 1].lstrip().lstrip(">").strip()
+        if line[0].islower() or (len(above) >= 60 and not above.endswith((".", "!", "?"))) \
+                or len(lines[k - 1]) >= 70:
+            lost[k] = True
+    return lost
 
 
 def _attribution_start(lines: list[str], end: int) -> int:
@@ -104,66 +101,22 @@ def _attribution_start(lines: list[str], end: int) -> int:
     start = end
     while start > 0 and end - start < 2 and lines[start - 1].strip():
         above, top = lines[start - 1].strip(), lines[start].strip()
-        if not (_CONTINUATION.match(top) or above.endswith(("<", ","))):
+        if opens_like_attribution(top) and not top[0].isdigit():
+            break  # "On …" is where an attribution begins ("Hi," above it is the reply)
+        if not (_CONTINUATION.match(top) or above.endswith(("<", ",")) or _wraps(above, top)):
             break
         start -= 1
     return start
 
 
-def _header_block(lines: list[str], i: int) -> bool:
-    """An Outlook header block starts at ``lines[i]``: a run of label lines with a From."""
-    if _FROM_INLINE.match(lines[i]):
-        return True
-    if not _LABEL_LINE.match(lines[i]):
-        return False
-    labels = froms = 0
-    for line in lines[i : i + 8]:
-        if not line.strip():
-            break
-        m = _LABEL_LINE.match(line)
-        if m:
-            labels += 1
-            froms += bool(m.group(1))
-    return labels >= 2 and froms >= 1
+def _wraps(above: str, top: str) -> bool:
+    """Is ``top`` the wrapped end of an attribution that begins with ``above``?"""
+    return opens_like_attribution(above) and len(above) >= 30 and len(top) < 120 \
+        and attribution(f"{above} {top}", strict=True)
 
 
-def _library_headers(lines: list[str]) -> dict[int, int]:
-    """Reply headers found by mailparser_reply, as {first line: last line}.
-
-    The library matches on lines stripped of surrounding blanks, which keeps
-    line numbers, so a match maps back to the original lines. Header blocks
-    without any From-like label ("To: …" and "Subject: …" typed in a reply) are
-    not taken.
-    """
-    # Its English pattern backtracks quadratically on long lines, so it only sees
-    # what a header can be: short lines with a colon in them or just below.
-    colon = [":" in line for line in lines[:_LIB_MAX_LINES]] + [False, False]
-    text = "\n".join(
-        line.strip() if len(line) <= 250 and any(colon[i : i + 3]) else ""
-        for i, line in enumerate(lines[:_LIB_MAX_LINES])
-    )
-    starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]  # offset of each line
-    found: dict[int, int] = {}
-    for m in _LIB_HEADER.finditer(text):
-        start, end = m.start(), m.end()
-        while start < end and text[start] == "\n":
-            start += 1
-        while end > start and text[end - 1] == "\n":
-            end -= 1
-        if start >= end:
-            continue
-        first, last = bisect.bisect_right(starts, start) - 1, bisect.bisect_right(starts, end) - 1
-        chunk = lines[first : last + 1]
-        if _WROTE_RE.search(" ".join(s.strip() for s in chunk)) or any(
-            _SEPARATOR.match(s) or _from_label(s) for s in chunk
-        ):
-            found.setdefault(first, last)
-    return found
-
-
-def _from_label(line: str) -> bool:
-    m = _LABEL_LINE.match(line)
-    return bool(m and m.group(1))
+def _joined(lines: list[str], start: int, end: int) -> str:
+    return " ".join(s.strip() for s in lines[start : end + 1])
 
 
 def strip_quotes(text: str) -> str:
@@ -173,10 +126,11 @@ def strip_quotes(text: str) -> str:
     text written between or under quotes is kept (interleaved and bottom-posted
     replies). A header with no ``>`` quote under it — ``On … wrote:`` followed
     by the old message, ``-----Original Message-----``, an Outlook ``From:/Sent:``
-    block, a rule of underscores — ends the new text.
+    block, a rule of underscores — ends the new text. A header block before any
+    new text is this message's own (a pasted or exported message) and is skipped.
     """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    library = _library_headers(lines)
+    lines = _rejoin(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    lost = _lost_quote_marks(lines)
     after: list[int | None] = [None] * len(lines)  # index of the next non-blank line
     for k in range(len(lines) - 2, -1, -1):
         after[k] = k + 1 if lines[k + 1].strip() else after[k + 1]
@@ -185,7 +139,7 @@ def strip_quotes(text: str) -> str:
     i = 0
     while i < len(lines):
         line = lines[i]
-        if _quoted(line):
+        if _quoted(line) or lost[i]:
             if not dropped:
                 _drop_attribution(kept)
             i, dropped = i + 1, True
@@ -193,23 +147,27 @@ def strip_quotes(text: str) -> str:
         if dropped and not line.strip() and (not kept or not kept[-1].strip()):
             i += 1  # no run of blank lines where a quote was taken out
             continue
-        nxt, end = after[i], library.get(i)
-        below = after[end] if end is not None else None
-        if end is not None and below is not None and _quoted(lines[below]):
-            i, dropped = end + 1, True  # attribution over a quote: drop, keep the rest
+        if not line.strip():
+            kept.append(line)
+            i += 1
             continue
-        if i in library or _SEPARATOR.match(line) or _RULE.match(line) or _header_block(lines, i):
+        nxt = after[i]
+        if may_be_label(line) and header_block(lines, i):
+            if not any(s.strip() for s in kept):
+                i = header_block_end(lines, i)  # this message's own header, pasted on top
+                continue
             break
-        if line.strip() and (nxt is None or not _quoted(lines[nxt])):
+        if is_separator(line) or _RULE.match(line):
+            break
+        if may_end_attribution(line) and (nxt is None or not _quoted(lines[nxt])):
             start = _attribution_start(lines, i)
-            if not any(map(_quoted, lines[start:i])) and _attribution(
-                " ".join(s.strip() for s in lines[start : i + 1]), strict=True
-            ):
+            joined = _joined(lines, start, i)
+            if not any(map(_quoted, lines[start:i])) and attribution(joined, strict=True):
                 del kept[len(kept) - (i - start) :]
                 break
         kept.append(line)
         i += 1
-        dropped = dropped and not line.strip()
+        dropped = False
     _trim_tail(kept)
     return "\n".join(kept).strip()
 
@@ -222,7 +180,7 @@ def _drop_attribution(kept: list[str]) -> None:
     if end < 0:
         return
     start = _attribution_start(kept, end)
-    if _attribution(" ".join(s.strip() for s in kept[start : end + 1]), strict=False):
+    if attribution(_joined(kept, start, end), strict=False):
         del kept[start:]
 
 
@@ -240,41 +198,15 @@ def _trim_tail(kept: list[str]) -> None:
 
 #: RFC 3676 §4.3: the signature starts at a line "-- " (often sent as "--").
 _SIG_DASHES = re.compile(r"^-- ?$")
-# Phone and app footers ("Sent from my iPhone", "Get Outlook for iOS"), a few
-# words at most: "Sent from my desk, is much easier…" is a sentence, not one.
-_SENT_FROM = re.compile(
-    r"^(?:Sent from my|Sent from|Sent with|Sent via|Sent using|Get Outlook for|Envoyé de mon|"
-    r"Envoyé depuis|Envoyé avec|Von meinem|Gesendet von|Gesendet mit|Gesendet vom|"
-    r"Enviado desde|Enviado con|Inviato da|Inviato dal|Inviato con|Verzonden vanaf|"
-    r"Verstuurd vanaf|Skickat från|Sendt fra|Enviado do)\b[\w .'’()/:<>@-]{0,60}$",
-    re.IGNORECASE,
-)
-#: Closing formulas; a block starting with one near the end is the sign-off.
-_SIGN_OFF = re.compile(
-    r"^(?:(?:best|kind|warm|warmest|many|with)?\s*regards|best(?: wishes)?|all the best|cheers|"
-    r"sincerely|yours(?: truly| sincerely)?|thanks|thank you|many thanks|thx|"
-    r"mit freundlichen grüßen|mit freundlichen grüssen|(?:viele|beste|liebe|herzliche) grüße|"
-    r"(?:viele|beste|liebe|herzliche) grüsse|grüße|gruß|lg|vg|mfg|saludos(?: cordiales)?|"
-    r"un saludo|atentamente|cordialmente|un abrazo|cordialement|bien à vous|bien cordialement|"
-    r"bonne journée|amitiés|cordiali saluti|distinti saluti|saluti|un saluto|"
-    r"met vriendelijke groet(?:en)?|groeten)\s*[,.!]*(?:\s+[\w.'-]+){0,3}\s*$",
-    re.IGNORECASE,
-)
-_THANKS_OFF = re.compile(r"^(?:thanks|thank you|many thanks|thx)\b", re.IGNORECASE)
-#: "-Abhishek Kona": a dash glued to a name, the mailing-list habit.
-_DASH_NAME = re.compile(r"^-[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3}$")
+#: "-Abhishek Kona", "/John": a dash or slash glued to a name, a list and Nordic habit.
+_DASH_NAME = re.compile(r"^[-/][A-Z\u00c0-\u024f][\w.'-]*(?: [A-Z\u00c0-\u024f][\w.'-]*){0,3}$")
+#: A short rule ("__", "---", "==") that a mailing list puts above its footer.
+_SHORT_RULE = re.compile(r"^(?:_{2,}|-{2,}|={2,}|\*{3,})$")
+_FOOTER_LINES = 6
 
 
-def strip_signature(text: str) -> str:
-    """``text`` without its signature block, if one can be told apart.
-
-    Cut at the RFC 3676 delimiter, at a phone footer, at a "-Name" line, or at
-    a sign-off ("Best regards", "Cordialement") followed only by a few short
-    lines. "Thanks" counts as a sign-off only with a name under it or a comma
-    after it, so a closing "Thanks!" stays in the text (it is a THANKS command).
-    The first line is never a signature.
-    """
-    lines = text.split("\n")
+def _signature_at(lines: list[str]) -> int | None:
+    """Where the signature block of ``lines`` starts, or None."""
     # Per line: how many non-empty lines follow, and the longest of them.
     count, longest = [0] * (len(lines) + 1), [0] * (len(lines) + 1)
     for k in range(len(lines) - 1, -1, -1):
@@ -288,216 +220,42 @@ def strip_signature(text: str) -> str:
         rest = count[i + 1]
         if (
             _SIG_DASHES.match(line)
-            or (_SENT_FROM.match(line) and rest <= 2)
+            or (may_be_footer(line) and SENT_FROM.match(line))
             or (_DASH_NAME.match(line) and rest <= 3)
+            or (_SHORT_RULE.match(line) and rest <= _FOOTER_LINES and longest[i + 1] <= 100)
             or (
-                _SIGN_OFF.match(line)
+                may_sign_off(line)
+                and SIGN_OFF.match(line)
                 and rest <= 6
                 and longest[i + 1] <= 60
-                and (rest or line.endswith(",") or not _THANKS_OFF.match(line))
+                and (rest or line.endswith(",") or not THANKS_OFF.match(line))
             )
         ):
-            return "\n".join(lines[:i]).strip()
-    return text.strip()
+            return i
+    return None
 
 
-# --------------------------------------------------------------------------- quotes (HTML)
+def strip_signature(text: str) -> str:
+    """``text`` without its signature block, if one can be told apart.
 
-def _has_class(name: str) -> str:
-    return f'contains(concat(" ", normalize-space(@class), " "), " {name} ")'
-
-
-#: Containers that hold nothing but the quoted message (and its attribution).
-_HTML_QUOTES = " | ".join(
-    [
-        f"//div[{_has_class('gmail_quote')}]",
-        f"//div[{_has_class('gmail_quote_container')}]",
-        f"//div[{_has_class('moz-cite-prefix')}]",
-        f"//div[{_has_class('yahoo_quoted')}]",
-        f"//div[{_has_class('protonmail_quote')}]",
-        "//*[@id='yahoo_quoted']",
-        "//div[@type='cite']",
-    ]
-)
-#: Markers after which everything is history: Outlook's reply header, Hotmail's
-#: and Zimbra's rules, Outlook's "append on send" anchor.
-_HTML_CUTS = (
-    "//div[@id='divRplyFwdMsg'] | //hr[@id='stopSpelling'] | //hr[@id='zwchr']"
-    " | //div[@id='appendonsend'] | //div[@class='OutlookMessageHeader']"
-)
-_HTML_SIGNATURES = (
-    f"//div[{_has_class('gmail_signature')}] | //*[@data-smartmail='gmail_signature']"
-    f" | //div[@id='Signature'] | //div[{_has_class('moz-signature')}]"
-    " | //*[@data-signatureblock='true'] | //div[@id='ms-outlook-mobile-signature']"
-    " | //div[@id='AppleMailSignature']"
-)
-_BLOCKS = {
-    "address", "article", "aside", "blockquote", "body", "br", "center", "dd", "div", "dl", "dt",
-    "fieldset", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "html",
-    "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td", "th", "tr", "ul",
-}
-_HTML_LABEL = re.compile(rf"(?:^|\s)\*{{0,2}}(?:({_FROM_LABELS})|{_OTHER_LABELS})\s?:")
-_HTML_SEPARATOR = re.compile(_SEPARATOR.pattern.replace("\\s*$|", "|"), re.IGNORECASE)
-_OPENER = re.compile(r"^(?:On|Am|Le|El|Il|Op|Em|Den|Dne|Dnia|\d)\b")
-_UP_TO_WROTE = re.compile(rf"^.{{0,300}}?(?:{_WROTE})\b[^:]{{0,150}}:", re.IGNORECASE)
-
-
-def _history_starts(head: str) -> bool:
-    """Does a block whose text is ``head`` start the quoted history?"""
-    labels = list(_HTML_LABEL.finditer(head[:500]))
-    if labels and labels[0].start() == 0 and len(labels) >= 2 and any(m.group(1) for m in labels):
-        return True
-    if _HTML_SEPARATOR.match(head):
-        return True
-    m = _UP_TO_WROTE.match(head)
-    return bool(m and _OPENER.match(head) and _attribution(m.group(0), strict=True))
-
-
-def _head_text(el: lxml.etree._Element, size: int = 600) -> str:
-    """The first ``size`` characters of ``el``'s text, whitespace collapsed."""
-    pieces: list[str] = []
-    total = 0
-    for piece in el.itertext():
-        pieces.append(piece)
-        total += len(piece)
-        if total > size:
-            break
-    return " ".join(" ".join(pieces).split())[:size]
-
-
-def _parse_html(html: str) -> lxml.html.HtmlElement:
-    return html_text.parse_html(html)
-
-
-def _cut_from(el: lxml.html.HtmlElement) -> None:
-    """Remove ``el`` and everything after it in document order."""
-    node = el
-    while node.getparent() is not None:
-        parent = node.getparent()
-        for sibling in list(node.itersiblings()):
-            parent.remove(sibling)
-        node.tail = None
-        node = parent
-    parent = el.getparent()
-    if parent is not None:
-        parent.remove(el)
-
-
-def _reverse_events(el: lxml.etree._Element) -> Iterator[tuple[str, lxml.etree._Element]]:
-    yield "end", el
-    for child in reversed(list(el)):
-        yield "tail", child
-        yield from _reverse_events(child)
-    yield "text", el
-    yield "start", el
-
-
-def _events_before(el: lxml.etree._Element) -> Iterator[tuple[str, lxml.etree._Element]]:
-    """(kind, element) pairs before ``el`` in document order, nearest first."""
-    node = el
-    while True:
-        prev = node.getprevious()
-        if prev is not None:
-            yield "tail", prev
-            yield from _reverse_events(prev)
-            node = prev
-            continue
-        parent = node.getparent()
-        if parent is None:
-            return
-        yield "text", parent
-        yield "start", parent
-        node = parent
-
-
-def _tag(el: lxml.etree._Element) -> str:
-    return el.tag.lower() if isinstance(el.tag, str) else ""
-
-
-def _drop_html_attribution(quote: lxml.etree._Element) -> None:
-    """Remove the line of inline content just above ``quote`` when it is an attribution."""
-    texts: list[tuple[str, lxml.etree._Element]] = []
-    opened: set[lxml.etree._Element] = set()
-    closed: set[lxml.etree._Element] = set()
-    size = 0
-    for steps, (kind, el) in enumerate(_events_before(quote)):
-        if kind in ("text", "tail"):
-            value = el.text if kind == "text" else el.tail
-            if value and value.strip():
-                texts.append((kind, el))
-                size += len(value)
-        elif _tag(el) in _BLOCKS:
-            if texts:
-                break
-        else:
-            (closed if kind == "end" else opened).add(el)
-        if size > 400 or steps > 300:
-            return
-    line = "".join((e.text if k == "text" else e.tail) or "" for k, e in reversed(texts))
-    if not texts or not _attribution(" ".join(line.split()), strict=False):
-        return
-    for kind, el in texts:
-        if kind == "text":
-            el.text = None
-        else:
-            el.tail = None
-    for el in opened & closed:
-        if el.getparent() is not None:
-            el.drop_tree()
-
-
-def _strip_html_tree(root: lxml.html.HtmlElement, *, signatures: bool) -> None:
-    for el in root.xpath(_HTML_QUOTES):
-        if el.getparent() is not None:
-            el.drop_tree()
-    for quote in root.xpath("//blockquote"):
-        if quote.getparent() is not None and not any(
-            _tag(a) == "blockquote" for a in quote.iterancestors()
-        ):
-            _drop_html_attribution(quote)
-            quote.drop_tree()
-    cuts = root.xpath(_HTML_CUTS)
-    if cuts:
-        _cut_from(cuts[0])
-    for el in root.iter():
-        if (
-            _tag(el) in _BLOCKS
-            and el is not root
-            and el.getparent() is not None
-            and _history_starts(_head_text(el))
-        ):
-            _cut_from(el)
-            break
-    if signatures:
-        for el in root.xpath(_HTML_SIGNATURES):
-            if el.getparent() is not None:
-                el.drop_tree()
-
-
-def extract_reply_html(html: str) -> str:
-    """``html`` without its quoted history, as HTML (signatures are kept).
-
-    Drops Gmail/Thunderbird/Yahoo/ProtonMail quote containers, every
-    ``<blockquote>`` with the attribution line just above it, and everything
-    from an Outlook/Hotmail reply header onwards (``divRplyFwdMsg``, a block
-    that starts with ``From: … Sent: …`` in any supported language, a
-    ``-----Original Message-----`` line).
+    Cut at the RFC 3676 delimiter, at a phone or app footer (whatever follows
+    it: phones put the quoted message under the footer, often unmarked), at a
+    "-Name" or "/Name" line, at a short rule over a list footer, or at a
+    sign-off ("Best regards", "Med venlig hilsen") followed only by a few short
+    lines. A sign-off that is also thanks ("Thanks", "Merci") counts only with a
+    name under it or a comma after it, so a closing "Thanks!" stays in the text
+    (it is a THANKS command). The first line is never a signature. Cutting is
+    repeated, so a name above a list footer goes too.
     """
-    try:
-        root = _parse_html(html)
-        _strip_html_tree(root, signatures=False)
-        return lxml.html.tostring(root, encoding="unicode")
-    except (lxml.etree.LxmlError, ValueError):
-        return ""
-
-
-def _html_to_text(html: str) -> str:
-    try:
-        root = _parse_html(html)
-        _strip_html_tree(root, signatures=True)
-        return html_text.extract_text(root)
-    except (lxml.etree.LxmlError, ValueError):
-        return ""
+    lines = text.split("\n")
+    for _ in range(3):
+        at = _signature_at(lines)
+        if at is None:
+            break
+        lines = lines[:at]
+        while lines and not lines[-1].strip():
+            lines.pop()
+    return "\n".join(lines).strip()
 
 
 def extract_reply(text: str, *, html: str | None = None) -> str:
@@ -507,5 +265,5 @@ def extract_reply(text: str, *, html: str | None = None) -> str:
     HTML is stripped of its quote containers first and then converted to text.
     """
     if not text.strip() and html:
-        text = _html_to_text(html)
+        text = html_reply_text(html)
     return strip_signature(strip_quotes(text))
