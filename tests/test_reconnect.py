@@ -178,7 +178,7 @@ def test_a_server_that_stays_down_is_tried_on_the_schedule_not_hammered(
             before = proxy.connections
             dropped = time.monotonic()
             assert proxy.drop() == 1
-            down_for = 6.0
+            down_for = 4.0
             time.sleep(down_for)  # the outage itself: the daemon tries meanwhile
             proxy.refusing = False
             accepted = proxy.accepted_at[before:]
@@ -191,10 +191,10 @@ def test_a_server_that_stays_down_is_tried_on_the_schedule_not_hammered(
             stop_daemon(running)
     # Never at once after the drop (the old daemon reconnected within a millisecond).
     assert accepted and accepted[0] - dropped >= 0.5, (accepted[:1], dropped)
-    # The waits are at least half the cap each: at most 6 s / 0.5 s tries, not hundreds.
+    # The waits are at least half the cap each: at most 4 s / 0.5 s tries, not hundreds.
     gaps = [b - a for a, b in itertools.pairwise(accepted)]
     assert all(gap >= 0.45 for gap in gaps), gaps
-    assert 2 <= tries <= 13, tries
+    assert 2 <= tries <= 9, tries
     log = running.log()
     assert len(problems(log)) == 1, log  # one outage, one warning, however many tries
     print(f"{tries} tries in {down_for:.0f} s down; tracked {took:.1f} s after the server was back")

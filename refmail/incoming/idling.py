@@ -7,16 +7,31 @@ reconnect on the next fetch rather than an error. The connection itself —
 TLS, login, folder, fetching — stays in :mod:`refmail.incoming.mailbox`, which mixes
 this class in; the methods here use that class's connection and outage
 reporting, declared below for the type checker.
+
+IDLE health. A server may accept IDLE and still tell nothing, or tell a
+minute late: Cyrus without its ``idled`` helper polls its own mailbox once
+a minute for an IDLE client. refmail notices from the mail it finds: when a
+message is found :data:`IDLE_LATE_SECONDS` or more after it arrived (by the
+server's INTERNALDATE) although IDLE was watching the folder all that time —
+found by a NOOP, at the end of IDLE, by the next poll, or announced that
+late — it is a late find; :data:`IDLE_LATE_LIMIT` of them in a row (no
+message told in time between them) and the server is treated as one without
+IDLE, said once in the log: NOOP checks at ``idle_check_interval`` if set,
+else a poll every ``poll_interval``, rather than IDLE re-issued for nothing.
+While checks run faster than that (a loopback server: every 0.2 s), every
+message is found young and nothing is judged: the checks find it anyway.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import select
 import ssl
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from imapclient import IMAPClient
@@ -26,13 +41,18 @@ from refmail.config import ImapSettings, is_loopback
 from refmail.errors import MailboxError, MailboxUnavailable
 
 __all__ = [
+    "IDLE_LATE_LIMIT",
+    "IDLE_LATE_SECONDS",
     "IDLE_RENEW_SECONDS",
     "LOOPBACK_IDLE_CHECK_SECONDS",
     "LOST",
     "MIN_IDLE_CHECK_SECONDS",
     "STOP_CHECK_SECONDS",
     "IdleWaiting",
+    "unannounced_for",
 ]
+
+log = logging.getLogger(__name__)
 
 #: RFC 2177 §3: clients should re-issue IDLE at least every 29 minutes, or the
 #: server may log them out as inactive.
@@ -50,9 +70,42 @@ MIN_IDLE_CHECK_SECONDS = 0.05
 #: Longest uninterrupted sleep, so ``stop()`` (a SIGTERM) is honoured promptly.
 STOP_CHECK_SECONDS = 1.0
 
+#: A message found this long after it arrived, while IDLE was watching, was
+#: not told of in time. Dovecot tells within 0.5 s, the big providers within
+#: a few seconds; Cyrus without ``idled``, up to a minute late.
+IDLE_LATE_SECONDS = 15.0
+#: Late finds in a row before IDLE is no longer trusted: one can be chance
+#: (a copy with an old date, a slow moment), two in a row are the server.
+IDLE_LATE_LIMIT = 2
+#: INTERNALDATE has whole seconds, and the two clocks may differ a little.
+_ARRIVAL_SLACK = timedelta(seconds=2)
+
 # Failures that mean "the connection is gone": socket errors, TLS errors on an
 # established stream, EOF and BYE (imaplib raises IMAP4.abort for both).
 LOST = (IMAPClientAbortError, OSError, EOFError)
+
+
+def unannounced_for(
+    watching_since: datetime, arrivals: Iterable[datetime | None], now: datetime
+) -> float | None:
+    """How long the earliest message that arrived while IDLE watched went untold, at least.
+
+    ``arrivals`` are the INTERNALDATEs of the messages just found (RFC 3501
+    §2.3.3: when the server received them). Those from before the watch
+    began (a message copied into the folder keeps its old date) say nothing
+    about IDLE and are left out; None when no message is left. INTERNALDATE
+    has whole seconds, so a second is taken off: the figure errs on the
+    side of the server.
+    """
+    since = watching_since - _ARRIVAL_SLACK
+    during = [a for a in arrivals if a is not None and a.tzinfo is not None and a >= since]
+    if not during:
+        return None
+    return max(0.0, (now - min(during)).total_seconds() - 1.0)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _announces_mail(responses: Iterable[tuple[Any, ...]]) -> bool:
@@ -65,6 +118,15 @@ class IdleWaiting:
 
     settings: ImapSettings
     idling: bool
+    #: IDLE tells of new mail too late or never (see the module docstring):
+    #: waiting is done as for a server without IDLE. Kept for the life of
+    #: the Mailbox; a restart tries IDLE again.
+    idle_silent: bool = False
+    #: When IDLE began watching the folder since the last fetch (wall clock,
+    #: compared with INTERNALDATE), and whether it announced mail meanwhile.
+    _watching_since: datetime | None = None
+    _announced: bool = False
+    _late_finds: int = 0
     _client: IMAPClient | None
     _clock: Callable[[], float]
     _sleep: Callable[[float], None]
@@ -114,7 +176,7 @@ class IdleWaiting:
         if client is None or not self.settings.idle:
             return self._pause(timeout, stop)
         check = self.idle_check_seconds()
-        has_idle = client.has_capability("IDLE")
+        has_idle = client.has_capability("IDLE") and not self.idle_silent
         if not has_idle and check is None:
             return self._pause(timeout, stop)
         try:
@@ -143,6 +205,8 @@ class IdleWaiting:
             return True
         client.idle()
         self.idling = True
+        if self._watching_since is None:
+            self._watching_since = _utc_now()
         try:
             news = self._idle_loop(client, deadline, stop, check)
         except BaseException:
@@ -194,6 +258,7 @@ class IdleWaiting:
             if any(r and r[0] == b"BYE" for r in responses):
                 raise IMAPClientAbortError("the server said BYE")
             if _announces_mail(responses):
+                self._announced = True
                 return True
 
     def _restart_idle(self, client: IMAPClient, *, ask: bool) -> bool:
@@ -217,6 +282,36 @@ class IdleWaiting:
         client.idle()
         self.idling = True
         return False
+
+    def _take_watch(self) -> tuple[datetime, bool] | None:
+        """For a fetch: since when IDLE watched and whether it announced anything; then forget it."""
+        watched = (self._watching_since, self._announced) if self._watching_since else None
+        self._watching_since, self._announced = None, False
+        return watched
+
+    def _judge_idle(self, watched: tuple[datetime, bool], arrivals: Iterable[datetime | None]) -> None:
+        """Count a late find against IDLE, or a timely announcement for it (module docstring)."""
+        since, announced = watched
+        untold = unannounced_for(since, arrivals, _utc_now())
+        if untold is None:
+            return
+        if untold < IDLE_LATE_SECONDS:
+            if announced:
+                self._late_finds = 0  # told in time: IDLE works
+            return
+        self._late_finds += 1
+        log.debug("new mail found %.0fs after it arrived; IDLE had not told of it", untold)
+        if self._late_finds >= IDLE_LATE_LIMIT and not self.idle_silent:
+            self.idle_silent = True
+            check = self.idle_check_seconds()
+            instead = (f"asking with NOOP every {check:g}s" if check
+                       else "polling every [timing] poll_interval")
+            log.warning(
+                "IMAP server %s:%d accepts IDLE but does not tell of new mail in time (%d messages "
+                "in a row were found %.0fs or more after they arrived); %s instead. On Cyrus, "
+                "start idled (docs/servers.md); or the two machines' clocks differ",
+                self.settings.host, self.settings.port, self._late_finds, IDLE_LATE_SECONDS, instead,
+            )
 
     def _noop_loop(self, deadline: float, stop: Callable[[], bool], every: float) -> bool:
         """Without IDLE: ask with NOOP every ``every`` seconds until news, timeout or stop."""

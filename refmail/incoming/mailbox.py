@@ -495,6 +495,7 @@ class Mailbox(IdleWaiting):
                     position.uidvalidity,
                     uidvalidity,
                 )
+        watched = self._take_watch()  # how IDLE did since the last fetch, judged below
         with self._command("searching for new mail") as client:
             # EXISTS responses from before this search concern messages it
             # will find; forget them so wait_for_mail() only sees newer ones.
@@ -508,13 +509,19 @@ class Mailbox(IdleWaiting):
             log.debug("%d new message(s) in %r after UID %d", len(uids), self.settings.folder, last)
         batch = self.settings.batch_size
         for start in range(0, len(uids), batch):
-            yield from self._fetch_batch(uids[start : start + batch], uidvalidity)
+            yield from self._fetch_batch(
+                uids[start : start + batch], uidvalidity, watched=watched if start == 0 else None
+            )
 
-    def _fetch_batch(self, uids: list[int], uidvalidity: int) -> Iterator[Fetched]:
+    def _fetch_batch(
+        self, uids: list[int], uidvalidity: int, *, watched: tuple[datetime, bool] | None = None
+    ) -> Iterator[Fetched]:
         limit = self.settings.max_message_size
         # Sizes first: cheap, and an oversize message's body is never downloaded.
         with self._command("fetching message sizes") as client:
             meta = client.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"])
+        if watched is not None:  # the oldest new messages: did IDLE tell of them in time?
+            self._judge_idle(watched, (m.get(b"INTERNALDATE") for m in meta.values()))
         wanted = [u for u in uids if u in meta and int(meta[u].get(b"RFC822.SIZE", 0)) <= limit]
         bodies: dict[int, dict[bytes, Any]] = {}
         if wanted:
