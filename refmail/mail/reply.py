@@ -235,6 +235,30 @@ def _signature_at(lines: list[str]) -> int | None:
     return None
 
 
+_CONTACT = re.compile(
+    r"(?:\+?\d[\d\s().-]{6,}\d)|https?://|www\.|[\w.+-]+@[\w-]+\.|\s[|•·]\s|^(?:tel|phone|mobile|mob|"
+    r"cell|fax|web|email|e-mail|t|m|p|f|w|e)\s*[.:]", re.IGNORECASE)
+_NAME_LINE = re.compile(r"^[A-Z\u00c0-\u024f][\w.'-]*(?:\s+[A-Z\u00c0-\u024f][\w.'-]*){0,3}\s*$")
+
+
+def _typed_signature_at(lines: list[str]) -> int | None:
+    """A signature typed without any delimiter: the last paragraph, a name line
+    over a few short lines of which one is a phone number, a link, an address
+    or a "Title | Company" line."""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    start = end
+    while start and lines[start - 1].strip():
+        start -= 1
+    block = [line.strip() for line in lines[start:end]]
+    if start == 0 or not 2 <= len(block) <= 6 or any(len(line) > 70 for line in block):
+        return None
+    if not _NAME_LINE.match(block[0]) or not any(_CONTACT.search(line) for line in block[1:]):
+        return None
+    return start
+
+
 def strip_signature(text: str) -> str:
     """``text`` without its signature block, if one can be told apart.
 
@@ -242,7 +266,8 @@ def strip_signature(text: str) -> str:
     it: phones put the quoted message under the footer, often unmarked), at a
     "-Name" or "/Name" line, at a short rule over a list footer, or at a
     sign-off ("Best regards", "Med venlig hilsen") followed only by a few short
-    lines. A sign-off that is also thanks ("Thanks", "Merci") counts only with a
+    lines, or at a typed block (a name over a phone number, a link or a
+    "Title | Company" line). A sign-off that is also thanks ("Thanks", "Merci") counts only with a
     name under it or a comma after it, so a closing "Thanks!" stays in the text
     (it is a THANKS command). The first line is never a signature. Cutting is
     repeated, so a name above a list footer goes too.
@@ -250,6 +275,8 @@ def strip_signature(text: str) -> str:
     lines = text.split("\n")
     for _ in range(3):
         at = _signature_at(lines)
+        if at is None:
+            at = _typed_signature_at(lines)
         if at is None:
             break
         lines = lines[:at]

@@ -9,9 +9,10 @@ a :class:`Classification` out, no I/O — so every rule is testable on a file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
-__all__ = ["STATUSES", "Classification", "Command", "Kind"]
+__all__ = ["STATUSES", "Classification", "Command", "Keyword", "Kind"]
 
 Kind = Literal["intro", "reply", "bounce", "ignored"]
 
@@ -32,6 +33,26 @@ STATUSES = (
 )
 
 
+class Keyword(StrEnum):
+    """The one-click keywords of refmail's nudges (SPEC "Replies to nudges"), as
+    typed names; each is accepted in every language refmail writes in
+    (:mod:`refmail.reading.command_words`)."""
+
+    CONTACTED = "contacted"
+    MET = "met"
+    PROPOSAL = "proposal"
+    WON = "won"
+    LOST = "lost"
+    NO_FIT = "no_fit"
+    NO_RESPONSE = "no_response"
+    THANKS = "thanks"
+    STOP = "stop"
+    START = "start"
+    PROVIDER = "provider"
+    WITHDRAW = "withdraw"
+    REOPEN = "reopen"
+
+
 @dataclass(frozen=True)
 class Command:
     """What a reply to a nudge asks for, read from its first lines.
@@ -39,7 +60,15 @@ class Command:
     ``status`` is one of :data:`STATUSES` or None; ``value`` the amount that
     came with ``WON`` (an int when whole) and ``currency`` its ISO code when
     one was written; ``thanks`` and ``stop`` are the ``THANKS`` and ``STOP``
-    keywords.
+    keywords, or the same said in a sentence.
+
+    ``keyword`` is the keyword the reply opens with ("WON 4500", "Gewonnen!"),
+    if any; ``from_free_text`` is True when ``status`` was read from a sentence
+    ("she signed last week") rather than from that keyword — a caller may want
+    the sender to confirm such a reading. ``start`` and ``reopen`` are the
+    ``START`` and ``REOPEN`` keywords; ``provider`` the argument of
+    ``PROVIDER <name or address>``. Who may use which keyword is not decided
+    here (:mod:`refmail.workflow.responses`).
     """
 
     status: str | None = None
@@ -47,10 +76,16 @@ class Command:
     currency: str | None = None
     thanks: bool = False
     stop: bool = False
+    keyword: Keyword | None = None
+    from_free_text: bool = False
+    start: bool = False
+    reopen: bool = False
+    provider: str | None = None
 
     @property
     def empty(self) -> bool:
-        return self.status is None and not self.thanks and not self.stop
+        return (self.status is None and not self.thanks and not self.stop and not self.start
+                and not self.reopen and self.provider is None)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +94,11 @@ class Command:
             "currency": self.currency,
             "thanks": self.thanks,
             "stop": self.stop,
+            "keyword": self.keyword.value if self.keyword else None,
+            "from_free_text": self.from_free_text,
+            "start": self.start,
+            "reopen": self.reopen,
+            "provider": self.provider,
         }
 
 

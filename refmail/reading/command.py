@@ -1,10 +1,22 @@
-"""The command in a reply to a nudge: a status keyword, thanks, STOP, an amount.
+"""The command in a reply to a nudge: a keyword, a status said in words, an amount.
 
 SPEC "Replies to nudges": keywords on the first lines set the status. Only the
 first non-empty lines are read, so a word in paragraph four or in a sign-off
-does not change a referral. Keywords are matched with accents folded, in
-English, German, Spanish, French and Italian; a negation just before a keyword
-("haven't contacted", "not won yet") cancels it. Pure: text in, a
+does not change a referral. Two readings, both from the tables of
+:mod:`refmail.reading.command_words` (seven languages, every keyword accepted
+in every language, accents folded):
+
+* a **keyword** opening the reply — ``WON 4500``, ``Gewonnen!``, ``NO FIT``,
+  ``PROVIDER Omar <omar@x>`` — as refmail's one-click links send it;
+* otherwise a status **said in a sentence** ("we met on Tuesday", "she signed")
+  — marked ``from_free_text`` so a caller can ask the sender to confirm.
+
+What does not count, in every language: a keyword negated in its clause
+("haven't contacted", "nicht gewonnen"), followed by "not yet" ("won? not
+yet", "noch nicht"), or under a word of intent or future ("will call her",
+"werde anrufen", "je vais signer"); and a closing status in a clause that says
+it is not final ("no response *yet*", "haven't heard back *so far*",
+"todavía sin respuesta"). Pure: text in, a
 :class:`~refmail.reading.classification.Command` out.
 """
 
@@ -14,84 +26,13 @@ import math
 import re
 import unicodedata
 
-from refmail.reading.classification import Command
+from refmail.reading.classification import Command, Keyword
+from refmail.reading.command_words import CLOSING, KEYWORD_STATUS, LANGUAGES
 
 __all__ = ["parse_amount", "parse_command"]
 
 
 # --------------------------------------------------------------------------- commands
-
-#: Keywords per status, in folded form (lower case, accents removed), in the
-#: order of precedence: when a reply names several, the furthest outcome wins
-#: ("met twice, then she signed" is won).
-_STATUS_WORDS: dict[str, str] = {
-    "won": r"won|(?:it'?s|a|big|another) win|signed (?:them|him|her|the (?:contract|deal)|on|up|with)"
-    r"|(?:she|he|they|client) signed|contract signed|closed (?:the|a) (?:deal|sale)|closed (?:it|them)"
-    r"|deal (?:is )?closed|(?:hired|booked|retained|engaged) (?:me|us)|(?:became|is now) a (?:client"
-    r"|customer)|gewonnen|auftrag (?:erhalten|bekommen)|zuschlag|unterschrieben|ganado|ganamos|gane"
-    r"|firmado|firmamos|cerramos|me contrato|gagne|(?:a|ont|avons|ai) signe|contrat signe"
-    r"|affaire conclue|vinto|abbiamo vinto|firmato",
-    "lost": r"lost(?! (?:touch|contact|track|my|the (?:file|email|number)))"
-    r"|went (?:with|for) (?:someone|somebody|another|a different|a competitor|the other|a cheaper)"
-    r"|(?:chose|picked|hired) (?:someone|somebody|another|a different|a competitor)|verloren"
-    r"|abgesagt|anderen anbieter|perdido|perdimos|perdi|eligio a otro|perdu|a choisi (?:un autre"
-    r"|quelqu'un)|perso|persa",
-    "no_fit": r"no fit|passt (?:\w+ ){0,2}nicht|not (?:a|the) (?:good |great |right |real )?fit"
-    r"|(?:isn't|wasn't|is not|was not|not) (?:a )?(?:good |great |right )?(?:fit|match)"
-    r"|(?:poor|bad) fit|no match"
-    r"|nicht passend|keine? (?:gute )?passung|no encaja|no (?:es|era) (?:un )?buen (?:encaje|fit)"
-    r"|no (?:es|era) adecuad|pas adapte|ne correspond pas|pas (?:un )?bon (?:fit|match)|non adatt"
-    r"|non fa per",
-    "unresponsive": r"no (?:response|reply|answer|word)|never (?:heard|got a reply|got an answer"
-    r"|responded|replied|answered|called back|got back)|(?:haven't|havent|have not|hasn't|hasnt"
-    r"|has not|didn't|didnt|did not) (?:heard|hear) (?:back|anything)|not heard back"
-    r"|(?:no|not) responding|(?:doesn't|does not|didn't|did not|won't) (?:respond|reply|answer"
-    r"|call back|get back)|ghosted|unresponsive|keine (?:antwort|ruckmeldung|reaktion)"
-    r"|nie geantwortet|antwortet nicht|sin respuesta|no (?:responde|contesta|respondio|contesto)"
-    r"|nunca respondio|ninguna respuesta|pas de (?:reponse|retour|nouvelles)|aucune (?:reponse"
-    r"|nouvelle|retour)|(?:ne|n') ?(?:repond|a (?:jamais|pas) repondu)|nessuna risposta"
-    r"|non risponde",
-    "proposal": r"proposal|(?:sent|send|sending|submitted|gave|made) (?:her |him |them )?(?:a|an|the"
-    r"|my|our) (?:quote|offer|estimate|bid|proposal|pitch)|quoted|angebot|kostenvoranschlag"
-    r"|propuesta|presupuesto|cotizacion|oferta|devis|proposition|offre|preventivo|proposta"
-    r"|offerta",
-    "meeting": r"met|meeting|(?:we'll|we will|going to|will) meet|appointment|(?:had|have|booked"
-    r"|scheduled) (?:a|our) (?:meeting|coffee|lunch)|getroffen|treffen|termin|besprechung"
-    r"|reunion|reunimos|nos vimos|cita|rencontre(?:e|es|s)?|rendez-vous|rdv|incontrato|incontro|riunione"
-    r"|appuntamento",
-    "contacted": r"contacted|contact (?:made|established)|made contact|reached out|got in touch"
-    r"|(?:we|i) (?:spoke|talked)|(?:spoke|talked|chatted) (?:to|with)|(?:called|phoned|rang|emailed"
-    r"|texted|messaged) (?:her|him|them|back)|had a (?:call|chat|phone call)|kontaktiert"
-    r"|kontakt aufgenommen|gesprochen|angerufen|telefoniert|contactado|contactada|contacte"
-    r"|contactee|contactees|hablamos|hable con|llame|appele|appelee|on a parle|parle (?:avec|a)"
-    r"|contattato|contattata|sentiti|chiamato|parlato",
-}
-_STATUS_RES = {s: re.compile(rf"(?<![\w'])(?:{p})(?![\w'])") for s, p in _STATUS_WORDS.items()}
-#: Statuses whose keywords carry their own negation ("no response", "not a fit").
-_SELF_NEGATED = {"no_fit", "unresponsive"}
-_THANKS_RE = re.compile(
-    r"(?<![\w'])(?:thanks|thank you|thx|many thanks|grateful|appreciate|danke|dankeschon"
-    r"|vielen dank|gracias|merci|grazie|bedankt)(?![\w'])"
-)
-_STOP_RE = re.compile(
-    r"^\W*(?:stop|unsubscribe|abmelden|baja|alto|desabonner|desinscrire|arret|basta)\W*$"
-    r"|(?<![\w'])(?:unsubscribe|stop (?:e-?mailing|mailing|sending|contacting|messaging|bugging"
-    r"|writing|these|this|the (?:e-?mails|messages|reminders|nudges)|it)|please stop"
-    r"|opt(?:-| )?(?:me )?out|remove me|no more (?:e-?mails|messages|reminders)|(?:don't|do not)"
-    r" (?:e-?mail|contact|message|write) me|abmelden|abbestellen|keine (?:weiteren )?(?:e-?mails"
-    r"|nachrichten|erinnerungen)|(?:darme|dar|me) de baja|no me (?:escriban|escribas|envien"
-    r"|contacten)|dejen de|desabonner|desinscrire|desabonne|arretez|ne plus recevoir|disiscriv"
-    r"|cancellami|non scrivermi)(?![\w'])"
-)
-_NEGATORS = {
-    "not", "no", "never", "nicht", "kein", "keine", "keinen", "nie", "nunca", "jamas", "pas",
-    "ne", "jamais", "non", "mai", "nada", "nein", "nope",
-}
-_NEG_AFTER = re.compile(
-    r"^\W*(?:not yet|no\W*$|noch nicht|pas encore|todavia no|aun no|ancora no|non ancora|nicht)"
-)
-_CLAUSE_END = re.compile(r"[.!?;,:\n]| but | aber | pero | mais | ma | sondern ")
-
 
 def _fold(text: str) -> str:
     """Lower case without accents, so "Contacté" matches "contacte"."""
@@ -99,52 +40,145 @@ def _fold(text: str) -> str:
     return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 
-def _negated(line: str, start: int, end: int) -> bool:
-    """Is the keyword at ``line[start:end]`` negated within its clause?"""
+def _longest_first(items: set[str]) -> list[str]:
+    return sorted(items, key=lambda s: (-len(s), s))
+
+
+def _phrases(items: set[str]) -> str:
+    """An alternation of literal (folded) phrases; a space matches any blanks."""
+    return "|".join(re.escape(i).replace(r"\ ", r"\s+") for i in _longest_first(items))
+
+
+#: Free-text status patterns in the order of precedence: when a reply names
+#: several, the furthest outcome wins ("met twice, then she signed" is won).
+_ORDER = ("won", "lost", "no_fit", "unresponsive", "proposal", "meeting", "contacted")
+_STATUS_RES = {
+    status: re.compile(r"(?<![\w'])(?:" + "|".join(
+        _fold(f) for words in LANGUAGES for f in words.statuses.get(status, ())) + r")(?![\w'])")
+    for status in _ORDER
+}
+#: Statuses whose phrases carry their own negation ("no response", "not a fit").
+_SELF_NEGATED = {"no_fit", "unresponsive"}
+_THANKS_RE = re.compile(r"(?<![\w'])(?:" + "|".join(_fold(f) for w in LANGUAGES for f in w.thanks)
+                        + r")(?![\w'])")
+_STOP_RE = re.compile(r"(?<![\w'])(?:" + "|".join(_fold(f) for w in LANGUAGES for f in w.stop)
+                      + r")(?![\w'])")
+_NEGATORS = {_fold(n) for w in LANGUAGES for n in w.negators}
+_PENDING = {_fold(p) for w in LANGUAGES for p in w.pending if " " not in p}
+_PENDING_PHRASES = re.compile(r"(?<![\w'])(?:" + _phrases(
+    {_fold(p) for w in LANGUAGES for p in w.pending if " " in p}) + r")(?![\w'])")
+_ONGOING = re.compile(r"(?<![\w'])(?:" + _phrases({_fold(p) for w in LANGUAGES for p in w.ongoing})
+                      + r")(?![\w'])")
+_NOT_YET = _phrases({_fold(p) for w in LANGUAGES for p in w.not_yet})
+_NEG_AFTER = re.compile(rf"^\W*(?:{_NOT_YET})(?![\w'])")
+_CLAUSE_END = re.compile(r"[.!?;,:\n]|\s(?:" + _phrases({_fold(b) for w in LANGUAGES for b in w.buts})
+                         + r")\s")
+_WORD = re.compile(r"[\w']+")
+
+#: Keyword forms (folded) → keyword, tried longest first at the start of the reply.
+_KEYWORD_OF = {_fold(form): kw for w in LANGUAGES for kw, forms in w.keywords.items() for form in forms}
+_KEYWORD_RE = re.compile(r"^[\s*_\"'(\[>-]*(" + _phrases(set(_KEYWORD_OF)) + r")(?![\w'])")
+#: What may follow a keyword on its line: nothing, punctuation, or (WON) an amount.
+_AFTER_KEYWORD = re.compile(r"^\s*(?:$|[-–—:!.,;?)\]*]|[$€£¥]|\d|[A-Z]{3}\b)")
+
+
+def _negated(line: str, start: int, end: int, *, self_negated: bool = False,
+             intent: bool = True) -> bool:
+    """Is the phrase at ``line[start:end]`` negated, or (with ``intent``) only
+    intended or hoped for, within its clause?"""
     before = line[:start]
     cut = max((m.end() for m in _CLAUSE_END.finditer(before)), default=0)
-    words = re.findall(r"[\w']+", before[cut:])[-3:]
-    if any(w in _NEGATORS or w.endswith(("n't", "nt'")) or w in {"didnt", "havent", "hasnt",
-                                                                  "dont", "wasnt", "isnt"}
-           for w in words):
+    clause = before[cut:]
+    words = _WORD.findall(clause)[-3:]
+    if intent and any(w in _PENDING or w.endswith("'ll") for w in words):
+        return True
+    if intent and _PENDING_PHRASES.search(" ".join(_WORD.findall(clause)[-4:])):
+        return True
+    if not self_negated and any(w in _NEGATORS or w.endswith(("n't", "nt'")) or w in {
+            "didnt", "havent", "hasnt", "dont", "wasnt", "isnt"} for w in words):
         return True
     return bool(_NEG_AFTER.match(line[end:]))
+
+
+def _not_final(line: str, start: int, end: int) -> bool:
+    """Does the clause around ``line[start:end]`` say it may still change ("yet", "so far")?"""
+    left = max((m.end() for m in _CLAUSE_END.finditer(line, 0, start)), default=0)
+    right = _CLAUSE_END.search(line, end)
+    clause = line[left : right.start() if right else len(line)]
+    return bool(_ONGOING.search(clause))
 
 
 def _first_lines(text: str, count: int = 3) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()][:count]
 
 
+def _keyword(first: str) -> tuple[Keyword, str] | None:
+    """The keyword the reply opens with, and the rest of its line."""
+    folded = _fold(first)
+    m = _KEYWORD_RE.match(folded)
+    if not m:
+        return None
+    keyword = _KEYWORD_OF[m.group(1)]
+    rest = first[m.end():]
+    if keyword is Keyword.PROVIDER:
+        return (keyword, rest) if rest.strip(" :-–—") else None
+    if not (_AFTER_KEYWORD.match(rest) or first[m.start(1):m.end()].isupper()):
+        return None  # "Met her today": a sentence, read as free text below
+    if _NEG_AFTER.match(_fold(rest)):
+        return None  # "Won? Not yet."
+    return keyword, rest
+
+
 def parse_command(text: str) -> Command:
     """The command on the first non-empty lines of a reply's new text.
 
-    ``text`` should already be :func:`extract_reply` output. Keywords found in
-    the first three non-empty lines count, unless negated in their clause;
-    among several statuses the furthest outcome wins. With status ``won`` the
+    ``text`` should already be :func:`extract_reply` output. A keyword opening
+    the first line decides the status; otherwise statuses said in the first
+    three non-empty lines count (``from_free_text``), unless negated, intended
+    or not final in their clause; among several the furthest outcome wins.
+    THANKS and STOP count as keywords or in a sentence. With status ``won`` the
     amount on those lines becomes the value (:func:`parse_amount`).
     """
     lines = _first_lines(text)
+    if not lines:
+        return Command()
+    opening = _keyword(lines[0])
+    keyword = opening[0] if opening else None
+    status = KEYWORD_STATUS.get(keyword) if keyword else None
     found: set[str] = set()
-    thanks = stop = False
+    thanks = keyword is Keyword.THANKS
+    stop = keyword is Keyword.STOP
     for line in lines:
         folded = _fold(line)
-        for name, pattern in _STATUS_RES.items():
-            for m in pattern.finditer(folded):
-                if name in _SELF_NEGATED or not _negated(folded, m.start(), m.end()):
+        if status is None:
+            for name, pattern in _STATUS_RES.items():
+                for m in pattern.finditer(folded):
+                    if _negated(folded, m.start(), m.end(), self_negated=name in _SELF_NEGATED):
+                        continue
+                    if name in CLOSING and _not_final(folded, m.start(), m.end()):
+                        continue
                     found.add(name)
                     break
         thanks = thanks or any(
             not _negated(folded, m.start(), m.end()) for m in _THANKS_RE.finditer(folded)
         )
-        stop = stop or bool(_STOP_RE.search(folded))
-    status = next((s for s in _STATUS_WORDS if s in found), None)
+        stop = stop or any(not _negated(folded, m.start(), m.end(), intent=False)
+                           for m in _STOP_RE.finditer(folded))  # "I want to unsubscribe" is STOP
+    free = status is None and bool(found)
+    if free:
+        status = next(s for s in _ORDER if s in found)
     value: int | float | None = None
     currency: str | None = None
     if status == "won":
         amount = parse_amount("\n".join(lines))
         if amount is not None:
             value, currency = amount
-    return Command(status=status, value=value, currency=currency, thanks=thanks, stop=stop)
+    provider = None
+    if keyword is Keyword.PROVIDER and opening:
+        provider = " ".join(opening[1].strip(" :-–—").split())[:200] or None
+    return Command(status=status, value=value, currency=currency, thanks=thanks, stop=stop,
+                   keyword=keyword, from_free_text=free, start=keyword is Keyword.START,
+                   reopen=keyword is Keyword.REOPEN, provider=provider)
 
 
 # --------------------------------------------------------------------------- amounts
@@ -180,7 +214,8 @@ _AFTER_NUMBER = re.compile(
     r"|giorni|ore)\b|^\s?%",
     re.IGNORECASE,
 )
-_WON_WORD = re.compile(r"(?i)\b(?:won|gewonnen|ganado|gagn[ée]|vinto)\b[\s:!–—-]*")
+_WON_WORD = re.compile(r"(?i)\b(?:" + _phrases(
+    {f for w in LANGUAGES for f in w.keywords[Keyword.WON]} | {"gagné"}) + r")\b[\s:!–—-]*")
 _MULTIPLIERS = {"k": 1000, "thousand": 1000, "tsd": 1000, "mil": 1000, "m": 1_000_000,
                 "million": 1_000_000, "mio": 1_000_000, "millones": 1_000_000}
 
