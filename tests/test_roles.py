@@ -34,7 +34,7 @@ def test_intro_cases(case: dict) -> None:
 
 def test_the_cases_cover_what_the_brief_asks() -> None:
     langs = {c["lang"] for c in CASES}
-    assert {"en", "de", "es", "fr"} <= langs
+    assert {"en", "de", "es", "fr", "it", "pt", "nl", "pl", "sv"} <= langs
     assert len(CASES) >= 30
     assert any(c["provider"] is None for c in CASES)
     assert any(len(c["prospects"]) > 1 for c in CASES)
@@ -157,6 +157,28 @@ def test_fewer_than_two_parties_is_unknown_and_duplicates_count_once() -> None:
 def test_an_unknown_verdict_says_why() -> None:
     roles = assign_roles("Ann, meet Bob. Enjoy!", [ANN, BOB])
     assert roles.provider is None and "no role cues" in roles.reason and "member" in roles.reason
+
+
+def test_the_reason_says_what_was_found_and_what_is_missing() -> None:
+    roles = assign_roles("Ann, say hello to my friend. Enjoy!", [ANN, BOB])
+    assert roles.provider is None
+    assert "names Ann (and not Bob)" in roles.reason and "what Ann needs or offers" in roles.reason
+    roles = assign_roles("Hi both, you should talk.", [ANN, BOB])
+    assert "names neither Ann nor Bob" in roles.reason
+
+
+def test_roles_laid_out_in_an_html_table() -> None:
+    from refmail.mail.decoding import html_to_text
+
+    html = ("<p>Introducing you two:</p><table><tr><th>Name</th><th>Needs</th><th>Offers</th></tr>"
+            "<tr><td>Ann Lee</td><td>a new roof</td><td></td></tr>"
+            "<tr><td>Bob Roe</td><td></td><td>roofing, 20 years</td></tr></table>")
+    roles = assign_roles(html_to_text(html), [ANN, BOB])
+    assert (roles.provider, roles.prospects) == (BOB.address, [ANN.address]), roles.reason
+    labelled = "<table><tr><td>Ann Lee</td><td>Sucht: ein Dach</td></tr><tr><td>Bob Roe</td>" \
+               "<td>Bietet: Dächer</td></tr></table>"
+    roles = assign_roles(html_to_text(labelled), [ANN, BOB])
+    assert (roles.provider, roles.prospects) == (BOB.address, [ANN.address]), roles.reason
 
 
 def test_fold_keeps_length() -> None:

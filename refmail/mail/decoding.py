@@ -216,7 +216,11 @@ def html_to_text(html: str) -> str:
     try:
         import html_text
 
-        return str(html_text.extract_text(cleaned, guess_layout=True))
+        if "<table" not in cleaned.lower():
+            return str(html_text.extract_text(cleaned, guess_layout=True))
+        tree = html_text.parse_html(cleaned)
+        _label_table_cells(tree)
+        return str(html_text.extract_text(tree, guess_layout=True))
     except Exception:
         # lxml refuses some documents (e.g. only a comment); strip tags instead.
         text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", cleaned)
@@ -224,6 +228,36 @@ def html_to_text(html: str) -> str:
         import html as html_module
 
         return html_module.unescape(re.sub(r"<[^>]*>", "", text)).strip()
+
+
+_MAX_HEADER_WORDS = 4
+
+
+def _label_table_cells(tree: Any) -> None:
+    """Write a table's column headers into its cells: "Needs: IT support".
+
+    Text keeps a row ("Grace Liu  IT support") but loses which column a cell
+    was in; an intro laid out as a table with a header row ("Name | Needs |
+    Offers") would then say nothing about roles. The first column (usually
+    the name) is left as it is.
+    """
+    for table in tree.iter("table"):
+        rows = [row for row in table.iter("tr")]
+        if len(rows) < 2:
+            continue
+        cells = [[cell for cell in row if isinstance(cell.tag, str) and cell.tag in ("td", "th")]
+                 for row in rows]
+        headers = [" ".join(cell.text_content().split()) for cell in cells[0]]
+        if len(headers) < 2 or not all(0 < len(h.split()) <= _MAX_HEADER_WORDS and ":" not in h
+                                       for h in headers):
+            continue
+        if not (all(cell.tag == "th" for cell in cells[0]) or all(
+                not any(ch.isdigit() for ch in h) and not h.endswith((".", ",")) for h in headers)):
+            continue
+        for row in cells[1:]:
+            for header, cell in zip(headers[1:], row[1:], strict=False):
+                if " ".join(cell.text_content().split()) and not header.endswith(":"):
+                    cell.text = f"{header}: " + (cell.text or "")
 
 
 def decode_leniently(value: Any) -> str:

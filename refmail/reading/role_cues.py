@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
-    "BOUNDARY", "CLIENTS", "CUES", "INDEX", "PRONOUNS", "PRONOUN_KINDS", "SOCIAL",
+    "BOUNDARY", "CLIENTS", "CONJUNCTIONS", "CUES", "DETERMINERS", "GREETINGS", "INDEX", "INFINITIVES",
+    "NEGATED_AFTER", "NEGATES_NEXT", "NEGATIONS", "NOT_ONLY", "PRONOUNS", "PRONOUN_KINDS", "SOCIAL",
+    "THAT_TRANSPARENT",
     "Cue", "Kind", "Rows", "fold", "text_keys", "word_key",
 ]
 
@@ -230,6 +232,62 @@ CUES: tuple[Cue, ...] = (
     Cue("fr", "provider", 1,
         r"s'occupe\s+(?:de|des|du)|propose|répare|installe|gère\s+(?:ma|mes|la|les|notre|nos)",
         verb=True),
+    # ---- English provider, said indirectly ("Maria is who I go to for …")
+    Cue("en", "provider", 2,
+        r"(?:is|'s)\s+(?:the\s+(?:one|person)\s+)?(?:who|whom)\s+(?:I|we)\s+(?:always\s+)?(?:go|turn)\s+to"
+        r"|keeps\s+(?:the\s+)?books\s+for|runs\s+(?:a|an|the|her|his|their)\s+(?:[\w-]+\s+){0,3}?"
+        r"(?:practice|business|firm|company|agency|studio|shop|office|consultancy)"
+        r"|has\s+(?:\w+\s+)?(?:years|decades)\s+of\s+experience|(?:has\s+)?(?:done|kept)\s+(?:our|my)\s+"
+        r"(?:books|taxes|accounts|payroll)"),
+    # ---- role labels, as a table or a list lays them out ("Needs: …", "Offers: …")
+    Cue("*", "provider", 2,
+        r"(?:offers|offering|provides|services|expertise|can\s+help\s+with|bietet|angebot|leistungen|"
+        r"ofrece|servicios|offre|propose|services|offre|offerta|servizi|oferece|serviços|biedt|diensten|"
+        r"oferuje|usługi|erbjuder|tjänster|tilbyder|tilbyr)\s*:"),
+    # ---- Italian provider
+    Cue("it", "provider", 3,
+        r"(?:è|,)\s+(?:il|la|lo|l'|mio|mia|un|una|il\s+mio|la\s+mia)\s*" + _NOT_A_TRADE
+        + r"(?:[\w'-]+\s+){0,4}?(?:di\s+cui|che|del\s+quale|della\s+quale)\s+(?:ti|vi|le|gli)\s+"
+        r"(?:ho|avevo)\s+(?:già\s+)?(?:parlato|accennato|consigliato)",
+        requires=("parlat", "accenn", "consigl")),
+    Cue("it", "provider", 2,
+        r"(?:può|potrebbe|potrà|possa)\s+(?:(?:sicuramente|certamente|davvero)\s+)?(?:aiutar\w*|darti\s+una\s+mano)"
+        r"|è\s+(?:specializzat[oa]|espert[oa])|è\s+(?:un|una|il|la)\s+(?:grande\s+)?espert[oa]"),
+    Cue("it", "provider", 1,
+        r"si\s+occupa\s+di|offre|segue\s+(?:molte|molti|tante|tanti|la|le|i|il|nostr\w+)|lavora\s+con",
+        verb=True),
+    # ---- Portuguese provider
+    Cue("pt", "provider", 3,
+        r"(?:é|,)\s+(?:o|a|um|uma|meu|minha|o\s+meu|a\s+minha)\s+" + _NOT_A_TRADE
+        + r"(?:[\w'-]+\s+){0,4}?(?:de\s+quem|que|sobre\s+quem)\s+(?:te|lhe|vos)\s+(?:falei|mencionei|"
+        r"recomendei|tinha\s+falado)", requires=("falei", "falad", "mencion", "recomend")),
+    Cue("pt", "provider", 2,
+        r"(?:pode|poderia|poderá|possa)\s+(?:te\s+|lhe\s+|vos\s+)?ajudar\w*|é\s+(?:especialista|"
+        r"especializad[oa])|é\s+(?:um|uma|o|a)\s+(?:grande\s+)?especialista"),
+    Cue("pt", "provider", 1,
+        r"trabalha\s+com|oferece|cuida\s+(?:de|da|do|das|dos)|atende", verb=True),
+    # ---- Dutch provider
+    Cue("nl", "provider", 3,
+        r"(?:is|,)\s+(?:de|het|mijn|onze|een)\s+" + _NOT_A_TRADE
+        + r"(?:[\w'-]+\s+){0,4}?(?:over\s+wie|waarover|die|van\s+wie)\s+ik\s+(?:je|jou|u|jullie)\s+"
+        r"(?:al\s+)?(?:vertelde|verteld\s+heb|vertelde\s+over|over\s+vertelde|aanraadde)",
+        requires=("verteld", "aanraad")),
+    Cue("nl", "provider", 2,
+        r"kan\s+(?:je|jou|u|jullie|jullie\s+daar|je\s+daar|daar)?\s*(?:zeker\s+|goed\s+)?(?:mee\s+)?helpen"
+        r"|is\s+gespecialiseerd|is\s+(?:een\s+|de\s+)?(?:echte\s+)?(?:expert|specialist)"),
+    Cue("nl", "provider", 1, r"helpt|biedt|verzorgt|werkt\s+met|onderhoudt", verb=True),
+    # ---- Polish provider
+    Cue("pl", "provider", 2,
+        r"może\s+(?:ci\s+|pani\s+|panu\s+|wam\s+)?(?:w\s+tym\s+)?pomóc|specjalizuje\s+się|"
+        r"jest\s+(?:ekspertem|ekspertką|specjalistą|specjalistką)"),
+    Cue("pl", "provider", 1, r"prowadzi\s+(?:biuro|firmę|kancelarię|gabinet)|oferuje|zajmuje\s+się",
+        verb=True),
+    # ---- Swedish, Danish, Norwegian provider
+    Cue("sv", "provider", 2,
+        r"kan\s+(?:hjälpa|hjælpe|hjelpe)|är\s+(?:specialiserad|expert|specialist)|er\s+(?:specialiseret|"
+        r"spesialisert|ekspert|specialist)"),
+    Cue("sv", "provider", 1, r"erbjuder|hjälper|driver\s+(?:en|ett)|tilbyder|tilbyr|hjælper|hjelper",
+        verb=True),
     # ---- English prospect
     Cue("en", "prospect", 2,
         r"looking\s+for|searching\s+for|seeking|in\s+the\s+market\s+for|"
@@ -267,24 +325,93 @@ CUES: tuple[Cue, ...] = (
         r"s'intéresse\s+à|(?:est|sont)\s+intéressée?s?\s+par|a\s+(?:un\s+|des\s+|quelques\s+|"
         r"de\s+gros\s+)?(?:problèmes?|soucis|souci|ennuis)\s+(?:avec|de)|"
         r"(?:m'|nous\s+)a\s+demandé"),
+    # ---- English prospect, said indirectly ("has been trying to find someone …")
+    Cue("en", "prospect", 2,
+        r"(?:has\s+been\s+|have\s+been\s+|'s\s+been\s+|is\s+|was\s+|are\s+)?trying\s+to\s+find"
+        r"|(?:has|have|'s)\s+been\s+meaning\s+to|(?:is|'s|was|are)\s+(?:thinking|planning)\s+"
+        r"(?:about|of|to)|asked\s+(?:me\s+|us\s+)?(?:if|whether)\s+(?:I|we)\s+(?:knew|know)"
+        r"|could\s+do\s+with|(?:is|'s|are|has\s+been)\s+struggling\s+with|needs\s+help|"
+        r"(?:is|'s)\s+hoping\s+to\s+find"),
+    # ---- role labels ("Needs: …")
+    Cue("*", "prospect", 2,
+        r"(?:needs|looking\s+for|wants|seeking|sucht|braucht|bedarf|busca|necesita|cherche|besoin|"
+        r"recherche|cerca|bisogno|procura|precisa|zoekt|nodig|szuka|potrzebuje|söker|behöver|søger|"
+        r"trenger|behov)\s*:"),
+    # ---- Italian prospect
+    Cue("it", "prospect", 2,
+        r"cerca|cercano|sta\s+cercando|stanno\s+cercando|è\s+alla\s+ricerca|(?:ha|hanno)\s+bisogno"
+        r"|(?:le|gli)\s+serv(?:e|irebbe)", social=True),
+    Cue("it", "prospect", 1, r"vorrebbe|vorrebbero|desidera|è\s+interessat[oa]", social=True),
+    # ---- Portuguese prospect
+    Cue("pt", "prospect", 2,
+        r"procura|procuram|está\s+(?:à\s+procura|procurando|buscando)|precisa|precisam|necessita",
+        social=True),
+    Cue("pt", "prospect", 1, r"gostaria|gostariam|quer|querem|está\s+interessad[oa]", social=True),
+    # ---- Dutch prospect
+    Cue("nl", "prospect", 2,
+        r"zoekt|zoeken|is\s+op\s+zoek|zijn\s+op\s+zoek|(?:heeft|hebben)\s+(?:\S+\s+){0,4}?nodig",
+        social=True),
+    Cue("nl", "prospect", 1, r"wil\s+graag|zou\s+graag|heeft\s+interesse", social=True),
+    # ---- Polish prospect
+    Cue("pl", "prospect", 2, r"szuka|szukają|poszukuje|potrzebuje|potrzebują", social=True),
+    Cue("pl", "prospect", 1, r"chciałaby|chciałby|chcieliby|jest\s+zainteresowan\w", social=True),
+    # ---- Swedish, Danish, Norwegian prospect
+    Cue("sv", "prospect", 2,
+        r"letar\s+efter|söker|behöver|leder\s+efter|søger|har\s+brug\s+for|ser\s+etter|trenger",
+        social=True),
+    Cue("sv", "prospect", 1, r"vill\s+ha|skulle\s+vilja|vil\s+gerne|ønsker", social=True),
 )
 
 #: Subject candidates other than names, per kind (case-insensitive, folded).
 PRONOUNS: dict[str, str] = {
     # the referrer or their firm: belongs to no party
-    "self": r"i|we|ich|wir|yo|nosotros|nosotras|je|j(?=')|nous",
+    "self": r"i|we|ich|wir|yo|nosotros|nosotras|je|j(?=')|nous|io|noi|eu|nós|ik|wij|jag|vi",
     # the party last addressed ("Grace, you mentioned…")
-    "you": r"you|du|tú|usted|ustedes|vous|tu",
+    "you": r"you|du|tú|usted|ustedes|vous|tu|você|vocês|jij|jou|ty|ni",
     # the only party named before it
-    "one": r"he|she|er|ella|él|il|elle",
-    "many": r"they|ellos|ellas|ils|elles",
+    "one": r"he|she|er|ella|él|il|elle|lui|lei|ele|ela|hij|zij|ona|han|hon|hun",
+    "many": r"they|ellos|ellas|ils|elles|loro|eles|elas|oni",
     "sie": r"sie",  # German: she or they (lower case; "Sie" mid-sentence is "you")
     # relative pronouns: the name right before them, else nobody
-    "rel": r"who|whom|which|qui|quien|quienes",
+    "rel": r"who|whom|which|qui|quien|quienes|cui|który|która|którzy|som",
     "rel_de": r",\s*(?:der|die|das|welche[rsmn]?)",  # German: after a comma only
-    "that": r"that|que",
-    "nobody": r"someone|somebody|anyone|anybody|jemand\w*|alguien|quelqu'un",
+    "that": r"that|que|che|dat",
+    "nobody": r"someone|somebody|anyone|anybody|jemand\w*|alguien|quelqu'un|qualcuno|alguém|iemand|"
+              r"ktoś|någon|nogen|noen",
 }
+
+
+#: The small words roles.py reads around a cue, per language (folded, lower case).
+#: "not only" / "nicht nur" … negate nothing.
+NOT_ONLY = ("only", "just", "nur", "solo", "sólo", "solamente", "seulement", "que", "soltanto",
+            "apenas", "alleen", "tylko", "bara", "kun")
+#: Words that negate a cue when they stand between its subject and it.
+NEGATIONS = ("not", "never", "no longer", "nicht", "nie", "niemals", "kein\\w*", "nunca", "jamás",
+             "tampoco", "pas", "jamais", "non", "mai", "più", "não", "nao", "niet", "geen", "nooit",
+             "nigdy", "inte", "aldrig", "ikke", "ej")
+#: Words that negate the verb right after them ("Pilar no necesita", "Grace ne cherche").
+NEGATES_NEXT = ("no", "ne", "nie")
+#: Words right after a cue that take it back ("sucht nicht", "cherche pas").
+NEGATED_AFTER = ("nicht", "kein\\w*", "pas", "jamais", "nothing", "no", "no one", "nobody", "nadie",
+                 "nada", "niet", "geen", "inte", "ikke")
+#: A cue noun after these is a possession ("her needs"), no cue.
+DETERMINERS = ("her", "his", "their", "your", "my", "our", "the", "its", "whose", "ihre", "seine", "sus",
+               "ses", "leurs?", "la", "les", "mes", "tes", "nos", "vos", "il", "lo", "suo", "sua", "seu",
+               "sua", "zijn", "haar", "hun", "jego", "jej", "hans", "hennes")
+#: A cue verb after these is an infinitive ("to look after"), no cue.
+INFINITIVES = ("to", "zu", "para", "pour", "per", "om te", "att", "å")
+#: "told me that she needs": after these, "that" is a conjunction, not a relative pronoun.
+THAT_TRANSPARENT = ("said", "says", "told\\s+\\w+", "tells\\s+\\w+", "mentioned", "thinks?", "know",
+                    "knows", "believe", "sure", "so", "dijo", "dice", "contó", "comentó", "creo", "pienso",
+                    "sé", "seguro", "me", "te", "nos", "le", "dit", "pense", "crois", "sais", "sûr",
+                    "detto", "penso", "credo", "disse", "acho", "zei", "denk")
+#: Words joining two names ("Ann and Bob").
+CONJUNCTIONS = ("and", "&", "und", "y", "e", "et", "en", "i", "och", "og", "oraz")
+#: Greetings before the names a sentence addresses ("Hi Ann and Bob,").
+GREETINGS = ("hi", "hello", "hey", "dear", "hallo", "liebe[rs]?", "hola", "querid[oa]s?", "estimad[oa]s?",
+             "bonjour", "salut", "cher", "chere", "coucou", "ciao", "caro", "cara", "cari", "gentile",
+             "olá", "ola", "oi", "prezad[oa]", "hoi", "beste", "dag", "cześć", "czesc", "witaj", "drogi",
+             "droga", "hej", "kära", "kaere", "kære")
 
 
 # -- finding many rows fast ---------------------------------------------------------

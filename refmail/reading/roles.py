@@ -51,10 +51,19 @@ from typing import TYPE_CHECKING
 
 from refmail.reading.name_search import caseless_key, find_form, name_pattern, plain_form
 from refmail.reading.role_cues import (
+    CONJUNCTIONS,
     CUES,
+    DETERMINERS,
+    GREETINGS,
     INDEX,
+    INFINITIVES,
+    NEGATED_AFTER,
+    NEGATES_NEXT,
+    NEGATIONS,
+    NOT_ONLY,
     PRONOUN_KINDS,
     PRONOUNS,
+    THAT_TRANSPARENT,
     Cue,
     fold,
     text_keys,
@@ -89,38 +98,28 @@ class Roles:
     reason: str = ""
 
 
-# "not only" / "nicht nur" / "no solo" / "pas seulement" negate nothing.
-_NOT_ONLY = r"(?!\s+(?:only|just|nur|solo|sólo|solamente|seulement|que)\b)"
-_NEGATION_RE = re.compile(fold(
-    r"(?<!\w)(?:not|never|no\s+longer|nicht|nie|niemals|kein\w*|nunca|jamás|tampoco|"
-    r"pas|jamais)(?!\w)" + _NOT_ONLY + r"|n't(?!\w)" + _NOT_ONLY),
+def _words(items: tuple[str, ...]) -> str:
+    """An alternation of the words of a table of :mod:`refmail.reading.role_cues`
+    (entries may hold regex classes such as ``kein\\w*``); a space is any blanks."""
+    return "|".join(sorted((i.replace(" ", r"\s+") for i in items), key=len, reverse=True))
+
+
+_NOT_ONLY = rf"(?!\s+(?:{fold(_words(NOT_ONLY))})\b)"
+_NEGATION_RE = re.compile(
+    fold(rf"(?<!\w)(?:{_words(NEGATIONS)})(?!\w)") + _NOT_ONLY + r"|n't(?!\w)" + _NOT_ONLY,
     re.IGNORECASE,
 )
 # "no" and "ne" negate the verb they stand right before ("Pilar no necesita",
 # "Grace ne cherche", "n'a pas"); elsewhere "no" is "no IT person".
-_NEGATED_NEXT_RE = re.compile(r"(?<!\w)(?:no|ne)\s*$|(?<!\w)n'$", re.IGNORECASE)
-_NEGATED_AFTER_RE = re.compile(fold(
-    r"\s*(?:nicht|kein\w*|pas|jamais|nothing|no(?:\s+one)?|nobody|nadie|nada)(?!\w)" + _NOT_ONLY),
-    re.IGNORECASE,
-)
-_DETERMINER_BEFORE_RE = re.compile(
-    r"(?:(?<!\w)(?:her|his|their|your|my|our|the|its|whose|ihre|seine|sus|ses|leurs?|la|les|"
-    r"mes|tes|nos|vos)|'s)\s+$",
-    re.IGNORECASE,
-)
-_INFINITIVE_BEFORE_RE = re.compile(r"(?<!\w)(?:to|zu|para|pour)\s+$", re.IGNORECASE)
-_THAT_TRANSPARENT_RE = re.compile(fold(
-    r"(?<!\w)(?:said|says|told\s+\w+|tells\s+\w+|mentioned|thinks?|know|knows|believe|sure|so|"
-    r"dijo|dice|contó|comentó|creo|pienso|sé|seguro|me|te|nos|le|dit|pense|crois|sais|sûr)\s*$"),
-    re.IGNORECASE,
-)
+_NEGATED_NEXT_RE = re.compile(rf"(?<!\w)(?:{_words(NEGATES_NEXT)})\s*$|(?<!\w)n'$", re.IGNORECASE)
+_NEGATED_AFTER_RE = re.compile(fold(rf"\s*(?:{_words(NEGATED_AFTER)})(?!\w)") + _NOT_ONLY,
+                               re.IGNORECASE)
+_DETERMINER_BEFORE_RE = re.compile(rf"(?:(?<!\w)(?:{_words(DETERMINERS)})|'s)\s+$", re.IGNORECASE)
+_INFINITIVE_BEFORE_RE = re.compile(rf"(?<!\w)(?:{_words(INFINITIVES)})\s+$", re.IGNORECASE)
+_THAT_TRANSPARENT_RE = re.compile(fold(rf"(?<!\w)(?:{_words(THAT_TRANSPARENT)})\s*$"), re.IGNORECASE)
 _ASIDES_RE = re.compile(r"\([^()]*\)|,[^,;:]{0,80},")
-_CONJUNCTION_RE = re.compile(r"\s*,\s*|\s*,?\s+(?:and|&|und|y|e|et)\s+", re.IGNORECASE)
-_GREETING_RE = re.compile(
-    r"\s*[\"']?(?:(?:hi|hello|hey|dear|hallo|liebe[rs]?|hola|querid[oa]s?|estimad[oa]s?|"
-    r"bonjour|salut|cher|chere|coucou)\s+)?",
-    re.IGNORECASE,
-)
+_CONJUNCTION_RE = re.compile(rf"\s*,\s*|\s*,?\s+(?:{_words(CONJUNCTIONS)})\s+", re.IGNORECASE)
+_GREETING_RE = re.compile(fold(rf"\s*[\"']?(?:(?:{_words(GREETINGS)})\s+)?"), re.IGNORECASE)
 _VOCATIVE_END_RE = re.compile(r"\s*[,:!]|\s+-\s")
 _HEADER_LINE_RE = re.compile(
     r"^[ \t>]*(?:from|to|cc|bcc|date|sent|subject|von|an|gesendet|betreff|datum|de|para|"
@@ -477,9 +476,9 @@ class _Reading:
 
 
 def _collect(text: str, config: Config | None,
-             parties: list[Party]) -> tuple[list[_Evidence], bool]:
-    """Each party's provider and prospect evidence from ``text``, and whether the
-    text names any party at all."""
+             parties: list[Party]) -> tuple[list[_Evidence], set[int]]:
+    """Each party's provider and prospect evidence from ``text``, and the parties
+    the text names."""
     evidence = [_Evidence() for _ in parties]
     reading = _Reading(text, parties, config)
     taken = 0  # the end of the last cue used: a cue inside it is part of it
@@ -500,10 +499,28 @@ def _collect(text: str, config: Config | None,
             else:
                 evidence[p].prospect += cue.weight
             evidence[p].quotes.append(f"'{quote}'")
-    return evidence, any(c.kind == "name" for c in reading.cands)
+    return evidence, {p for c in reading.cands if c.kind == "name" for p in c.who}
 
 
 # -- the decision ---------------------------------------------------------------------
+def _names_list(names: list[str], joiner: str = "and") -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {joiner} {names[-1]}"
+
+
+def _nothing_found(named: set[int], label: list[str]) -> str:
+    """What the text gave when it gave no role: which parties it names, and what is missing."""
+    if not named:
+        return f"the text names {'neither' if len(label) == 2 else 'none of'} " \
+               f"{_names_list(label, 'nor' if len(label) == 2 else 'and')}, so it cannot say who needs " \
+               "what"
+    names = [label[i] for i in sorted(named)]
+    others = [label[i] for i in range(len(label)) if i not in named]
+    missing = f" (and not {_names_list(others, 'or')})" if others else ""
+    what = "what they need or offer" if len(names) > 1 else f"what {names[0]} needs or offers"
+    return (f"the text names {_names_list(names)}{missing} but no role cues: nothing says {what} "
+            "(such as '… is looking for …' or '… is the accountant I mentioned')")
+
+
 def _label(party: Party, config: Config | None) -> str:
     tokens = _name_tokens(party, config)
     return tokens[0] if tokens else party.address
@@ -589,10 +606,10 @@ def assign_roles(text: str, parties: list[Party], config: Config | None = None) 
                        + ", ".join(label[i] for i in others) + " is the provider is not said")
     if mixed:
         return unknown("evidence both ways (" + "; ".join(says(i) for i in mixed) + ")")
-    nothing = "no role cues in the text" if named else "the text names no party"
+    nothing = _nothing_found(named, label)
     if len(members) == 1:
         return verdict(members[0], f"{nothing}; {label[members[0]]} is the only member, "
                                    "taken as the provider")
     if members:
-        return unknown(f"{nothing} and {len(members)} parties are members")
-    return unknown(f"{nothing} and no party is a member")
+        return unknown(f"{nothing}; {len(members)} parties are members")
+    return unknown(f"{nothing}; no party is a member")
