@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
-    "BOUNDARY", "CLIENTS", "CONJUNCTIONS", "CUES", "DETERMINERS", "GREETINGS", "INDEX", "INFINITIVES",
-    "NEGATED_AFTER", "NEGATES_NEXT", "NEGATIONS", "NOT_ONLY", "PRONOUNS", "PRONOUN_KINDS", "SOCIAL",
-    "THAT_TRANSPARENT",
+    "BOUNDARY", "CLIENTS", "CONJUNCTIONS", "CONJUNCTION_RE", "CUES", "DETERMINERS", "DETERMINER_BEFORE_RE",
+    "GREETINGS", "GREETING_RE", "INDEX", "INFINITIVES", "INFINITIVE_BEFORE_RE", "NEGATED_AFTER",
+    "NEGATED_AFTER_RE", "NEGATED_NEXT_RE", "NEGATES_NEXT", "NEGATIONS", "NEGATION_RE", "NOT_ONLY",
+    "PRONOUNS", "PRONOUN_KINDS", "SOCIAL", "THAT_TRANSPARENT", "THAT_TRANSPARENT_RE",
     "Cue", "Kind", "Rows", "fold", "text_keys", "word_key",
 ]
 
@@ -413,6 +414,29 @@ GREETINGS = ("hi", "hello", "hey", "dear", "hallo", "liebe[rs]?", "hola", "queri
              "olá", "ola", "oi", "prezad[oa]", "hoi", "beste", "dag", "cześć", "czesc", "witaj", "drogi",
              "droga", "hej", "kära", "kaere", "kære")
 
+
+
+def _words(items: tuple[str, ...]) -> str:
+    """An alternation of the words of a table of :mod:`refmail.reading.role_cues`
+    (entries may hold regex classes such as ``kein\\w*``); a space is any blanks."""
+    return "|".join(sorted((i.replace(" ", r"\s+") for i in items), key=len, reverse=True))
+
+
+NOT_ONLY_RE = rf"(?!\s+(?:{fold(_words(NOT_ONLY))})\b)"
+NEGATION_RE = re.compile(
+    fold(rf"(?<!\w)(?:{_words(NEGATIONS)})(?!\w)") + NOT_ONLY_RE + r"|n't(?!\w)" + NOT_ONLY_RE,
+    re.IGNORECASE,
+)
+# "no" and "ne" negate the verb they stand right before ("Pilar no necesita",
+# "Grace ne cherche", "n'a pas"); elsewhere "no" is "no IT person".
+NEGATED_NEXT_RE = re.compile(rf"(?<!\w)(?:{_words(NEGATES_NEXT)})\s*$|(?<!\w)n'$", re.IGNORECASE)
+NEGATED_AFTER_RE = re.compile(fold(rf"\s*(?:{_words(NEGATED_AFTER)})(?!\w)") + NOT_ONLY_RE,
+                               re.IGNORECASE)
+DETERMINER_BEFORE_RE = re.compile(rf"(?:(?<!\w)(?:{_words(DETERMINERS)})|'s)\s+$", re.IGNORECASE)
+INFINITIVE_BEFORE_RE = re.compile(rf"(?<!\w)(?:{_words(INFINITIVES)})\s+$", re.IGNORECASE)
+THAT_TRANSPARENT_RE = re.compile(fold(rf"(?<!\w)(?:{_words(THAT_TRANSPARENT)})\s*$"), re.IGNORECASE)
+CONJUNCTION_RE = re.compile(rf"\s*,\s*|\s*,?\s+(?:{_words(CONJUNCTIONS)})\s+", re.IGNORECASE)
+GREETING_RE = re.compile(fold(rf"\s*[\"']?(?:(?:{_words(GREETINGS)})\s+)?"), re.IGNORECASE)
 
 # -- finding many rows fast ---------------------------------------------------------
 _TOKEN_RE = re.compile(r"\w+|[,']")

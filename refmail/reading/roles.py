@@ -51,19 +51,18 @@ from typing import TYPE_CHECKING
 
 from refmail.reading.name_search import caseless_key, find_form, name_pattern, plain_form
 from refmail.reading.role_cues import (
-    CONJUNCTIONS,
+    CONJUNCTION_RE,
     CUES,
-    DETERMINERS,
-    GREETINGS,
+    DETERMINER_BEFORE_RE,
+    GREETING_RE,
     INDEX,
-    INFINITIVES,
-    NEGATED_AFTER,
-    NEGATES_NEXT,
-    NEGATIONS,
-    NOT_ONLY,
+    INFINITIVE_BEFORE_RE,
+    NEGATED_AFTER_RE,
+    NEGATED_NEXT_RE,
+    NEGATION_RE,
     PRONOUN_KINDS,
     PRONOUNS,
-    THAT_TRANSPARENT,
+    THAT_TRANSPARENT_RE,
     Cue,
     fold,
     text_keys,
@@ -98,28 +97,7 @@ class Roles:
     reason: str = ""
 
 
-def _words(items: tuple[str, ...]) -> str:
-    """An alternation of the words of a table of :mod:`refmail.reading.role_cues`
-    (entries may hold regex classes such as ``kein\\w*``); a space is any blanks."""
-    return "|".join(sorted((i.replace(" ", r"\s+") for i in items), key=len, reverse=True))
-
-
-_NOT_ONLY = rf"(?!\s+(?:{fold(_words(NOT_ONLY))})\b)"
-_NEGATION_RE = re.compile(
-    fold(rf"(?<!\w)(?:{_words(NEGATIONS)})(?!\w)") + _NOT_ONLY + r"|n't(?!\w)" + _NOT_ONLY,
-    re.IGNORECASE,
-)
-# "no" and "ne" negate the verb they stand right before ("Pilar no necesita",
-# "Grace ne cherche", "n'a pas"); elsewhere "no" is "no IT person".
-_NEGATED_NEXT_RE = re.compile(rf"(?<!\w)(?:{_words(NEGATES_NEXT)})\s*$|(?<!\w)n'$", re.IGNORECASE)
-_NEGATED_AFTER_RE = re.compile(fold(rf"\s*(?:{_words(NEGATED_AFTER)})(?!\w)") + _NOT_ONLY,
-                               re.IGNORECASE)
-_DETERMINER_BEFORE_RE = re.compile(rf"(?:(?<!\w)(?:{_words(DETERMINERS)})|'s)\s+$", re.IGNORECASE)
-_INFINITIVE_BEFORE_RE = re.compile(rf"(?<!\w)(?:{_words(INFINITIVES)})\s+$", re.IGNORECASE)
-_THAT_TRANSPARENT_RE = re.compile(fold(rf"(?<!\w)(?:{_words(THAT_TRANSPARENT)})\s*$"), re.IGNORECASE)
 _ASIDES_RE = re.compile(r"\([^()]*\)|,[^,;:]{0,80},")
-_CONJUNCTION_RE = re.compile(rf"\s*,\s*|\s*,?\s+(?:{_words(CONJUNCTIONS)})\s+", re.IGNORECASE)
-_GREETING_RE = re.compile(fold(rf"\s*[\"']?(?:(?:{_words(GREETINGS)})\s+)?"), re.IGNORECASE)
 _VOCATIVE_END_RE = re.compile(r"\s*[,:!]|\s+-\s")
 _HEADER_LINE_RE = re.compile(
     r"^[ \t>]*(?:from|to|cc|bcc|date|sent|subject|von|an|gesendet|betreff|datum|de|para|"
@@ -309,7 +287,7 @@ def _mark_vocatives(folded: str, names: list[_Cand], starts: list[int]) -> None:
         if cand.start - s < 30:
             openers.add(s)
     for s in sorted(openers):
-        pos = _GREETING_RE.match(folded, s)
+        pos = GREETING_RE.match(folded, s)
         at = pos.end() if pos else s
         chain: list[_Cand] = []
         best: list[_Cand] = []
@@ -318,10 +296,10 @@ def _mark_vocatives(folded: str, names: list[_Cand], starts: list[int]) -> None:
             chain.append(cand)
             if _VOCATIVE_END_RE.match(folded, cand.end):
                 best = list(chain)
-            sep = _CONJUNCTION_RE.match(folded, cand.end)
+            sep = CONJUNCTION_RE.match(folded, cand.end)
             if not sep:
                 break
-            again = _GREETING_RE.match(folded, sep.end())  # "Hallo Anna, hallo Jens,"
+            again = GREETING_RE.match(folded, sep.end())  # "Hallo Anna, hallo Jens,"
             at = again.end() if again else sep.end()
         for cand in best:
             cand.vocative = True
@@ -341,7 +319,7 @@ def _first_of_group(cands: list[_Cand], idx: int, folded: str) -> int:
     while j > 0:
         prev, cur = cands[j - 1], cands[j]
         if (prev.kind != "name" or prev.vocative or prev.sentence != cur.sentence
-                or not _CONJUNCTION_RE.fullmatch(folded, prev.end, cur.start)):
+                or not CONJUNCTION_RE.fullmatch(folded, prev.end, cur.start)):
             break
         j -= 1
     return j
@@ -452,7 +430,7 @@ class _Reading:
                 return None
             return _group(cands, k, folded), cs, cands[k].end
         k = bisect_right(self.cand_starts, cs - 1) - 1
-        if k >= 0 and cands[k].kind == "that" and _THAT_TRANSPARENT_RE.search(
+        if k >= 0 and cands[k].kind == "that" and THAT_TRANSPARENT_RE.search(
                 folded, max(0, cands[k].start - 20), cands[k].start):
             k -= 1  # "told me that she needs": "that" is a conjunction here
         if k < 0 or cands[k].end > cs or cands[k].sentence != sentence:
@@ -461,10 +439,10 @@ class _Reading:
             return None  # "Tom, the accountant I mentioned is Mei": Tom is addressed
         gap = _ASIDES_RE.sub(" ", folded[cands[k].end:cs])
         before = folded[max(0, cs - 12):cs]
-        if (len(gap) > 100 or ";" in gap or ":" in gap or _NEGATION_RE.search(gap)
-                or _NEGATED_NEXT_RE.search(gap)
-                or (cue.noun and _DETERMINER_BEFORE_RE.search(before))
-                or (cue.verb and _INFINITIVE_BEFORE_RE.search(before))):
+        if (len(gap) > 100 or ";" in gap or ":" in gap or NEGATION_RE.search(gap)
+                or NEGATED_NEXT_RE.search(gap)
+                or (cue.noun and DETERMINER_BEFORE_RE.search(before))
+                or (cue.verb and INFINITIVE_BEFORE_RE.search(before))):
             return None
         who = _resolve(cands, k, folded, self.addressees[k], self.sentence_names,
                        self.paragraphs)
@@ -484,7 +462,7 @@ def _collect(text: str, config: Config | None,
     taken = 0  # the end of the last cue used: a cue inside it is part of it
     for cs, ce, row in reading.cues:
         cue = CUES[row]
-        if cs < taken or _NEGATED_AFTER_RE.match(reading.folded, ce):
+        if cs < taken or NEGATED_AFTER_RE.match(reading.folded, ce):
             continue
         found = reading.subject(cue, cs, ce)
         if found is None:
