@@ -36,6 +36,7 @@ import schedule
 from refmail.config import Config, format_duration
 from refmail.errors import MailboxError, StoreError
 from refmail.incoming.mailbox import Fetched, Mailbox, MailboxUnavailable, Position, Retry
+from refmail.oauth.source import TokenSource
 from refmail.outgoing.outbox import DeliveryReport, OutboxItem
 from refmail.outgoing.transport import SmtpTransport
 from refmail.reading.classification import Classification
@@ -225,7 +226,9 @@ class Daemon:
         self.store = store
         self.send = send
         self.clock = clock
-        self.mailbox = mailbox or Mailbox(config.imap)
+        #: OAuth2 tokens for both servers (None when both sign in with passwords).
+        self.tokens = TokenSource.from_config(config)
+        self.mailbox = mailbox or Mailbox(config.imap, tokens=self.tokens)
         self.planner = planner or (tracker.planner if tracker else None) or Planner(config, store)
         self.tracker = tracker or Tracker(config, store, planner=self.planner)
         self.digest = Digest(self.planner)
@@ -341,7 +344,7 @@ class Daemon:
         def failed(item: OutboxItem, error: str) -> None:
             self.planner.notify_failure(item, error, self.clock())
 
-        with SmtpTransport(self.config.smtp) as transport:
+        with SmtpTransport(self.config.smtp, tokens=self.tokens) as transport:
             return outbox.deliver(
                 transport,
                 mail_from=self.config.group.tracking_address,

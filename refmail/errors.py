@@ -146,6 +146,8 @@ class SignInFailed(RefmailError):
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(f"{message}; {hint}" if hint else message)
+        #: The message without the hint.
+        self.reason = message
         self.hint = hint
 
 

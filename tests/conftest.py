@@ -12,6 +12,10 @@ Fixtures (all stop exactly what they started, even when the test fails):
 - ``smtp_server`` (function): an SMTP server delivering to ``clean_dovecot``.
 - ``token_server`` (function): the session's OAuth2 token endpoint on 127.0.0.1
   (``tests/tokenserver.py``), running, with no clients, tokens or faults.
+- ``oauth_env`` (function): ``mail_env``'s servers signing in with OAuth2: the
+  session Dovecot (its ``oauth2`` passdb), an SMTP server offering only
+  XOAUTH2/OAUTHBEARER, and ``token_server`` with app-only client ``app-1``
+  (mailbox ``refs``) and public client ``app-2``; see ``OAuthEnv``.
 - ``mail_env`` (function): both of the above plus helpers, with
   ``$REFMAIL_TEST_IMAP_PASSWORD`` set to ``refs``'s password::
 
@@ -40,7 +44,7 @@ from hypothesis import settings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mailservers import Dovecot, MailEnv, SmtpServer
-from tokenserver import TokenServer
+from tokenserver import OAuthEnv, TokenServer
 
 # Hypothesis profiles: "ci" (the default) keeps the property tests that do not set
 # their own max_examples (tests/test_fuzz.py) bounded for `make test`; "long" is
@@ -79,8 +83,9 @@ def token_server(session_token_server: TokenServer) -> Iterator[TokenServer]:
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot(users={TRACKER_USER: TRACKER_PASSWORD})
+def dovecot(session_token_server: TokenServer) -> Iterator[Dovecot]:
+    # XOAUTH2/OAUTHBEARER beside LOGIN: tokens are checked with the token server.
+    server = Dovecot(users={TRACKER_USER: TRACKER_PASSWORD}, oauth2=session_token_server.introspection_url)
     try:
         server.start()
         yield server
@@ -130,3 +135,16 @@ def mail_env(
         password=TRACKER_PASSWORD,
         password_env=PASSWORD_ENV,
     )
+
+
+@pytest.fixture
+def oauth_env(
+    mail_env: MailEnv, token_server: TokenServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[OAuthEnv]:
+    server = SmtpServer(mail_env.dovecot, oauth=token_server)
+    server.start()
+    env = OAuthEnv.prepare(mail_env, server, token_server, tmp_path, monkeypatch)
+    try:
+        yield env
+    finally:
+        server.stop()

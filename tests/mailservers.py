@@ -153,6 +153,12 @@ class Dovecot:
     ``tls=True`` also creates a self-signed certificate for 127.0.0.1
     (``cert_file``), enables STARTTLS on ``port`` and implicit TLS on
     ``tls_port``.
+
+    ``oauth2=URL`` adds Dovecot's ``oauth2`` passdb beside the password one:
+    XOAUTH2 and OAUTHBEARER logins whose token Dovecot checks by RFC 7662
+    introspection at URL (``tests/tokenserver.py``), for the users of the
+    passwd-file; LOGIN and PLAIN keep working with the passwords. With the
+    endpoint down Dovecot answers ``NO [UNAVAILABLE]``.
     """
 
     def __init__(
@@ -161,8 +167,10 @@ class Dovecot:
         *,
         tls: bool = False,
         startup_timeout: float = 15.0,
+        oauth2: str | None = None,
     ) -> None:
         self._binary = _dovecot_binary()
+        self.oauth2 = oauth2
         self.version = dovecot_version(self._binary)
         self.host = LOOPBACK
         self.port = free_port()
@@ -433,6 +441,26 @@ class Dovecot:
                 tls += "ssl_dh = </usr/share/dovecot/dh.pem\n"
         imaps_port = self.tls_port or 0
         passwd = self.dir / "passwd"
+        mechanisms, oauth2_passdb, password_mechanisms = "plain login", "", ""
+        if self.oauth2:
+            from tokenserver import INTROSPECTION_CLIENT
+
+            # Dovecot 2.3 db-oauth2: introspection by POST; the username attribute
+            # must equal the XOAUTH2 user= (lower-cased), else the login is refused.
+            conf = self.dir / "dovecot-oauth2.conf.ext"
+            conf.write_text(
+                "introspection_mode = post\n"
+                f"introspection_url = {self.oauth2}\n"
+                f"client_id = {INTROSPECTION_CLIENT[0]}\nclient_secret = {INTROSPECTION_CLIENT[1]}\n"
+                "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+                "timeout_msecs = 5000\n"
+            )
+            mechanisms = "plain login xoauth2 oauthbearer"
+            password_mechanisms = "  mechanisms = plain login\n"
+            oauth2_passdb = (
+                "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {conf}\n}}\n"
+            )
         self.config_file.write_text(
             f"""# Written by tests/mailservers.py; standalone, nothing from /etc/dovecot.
 instance_name = refmail-test-{self.port}
@@ -442,7 +470,7 @@ log_path = {self.log_file}
 {internal}protocols = imap lmtp
 listen = {LOOPBACK}
 {tls}disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 # Wrong passwords are answered at once instead of after ~2 s: keeps tests fast.
 auth_failure_delay = 0
 first_valid_uid = {min(self.uid, 500)}
@@ -457,9 +485,9 @@ namespace inbox {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%n {passwd}
+{password_mechanisms}  args = scheme=PLAIN username_format=%n {passwd}
 }}
-userdb {{
+{oauth2_passdb}userdb {{
   driver = passwd-file
   args = username_format=%n {passwd}
 }}
@@ -634,7 +662,8 @@ class _Handler:
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
-        if self.server.credentials and not getattr(session, "authenticated", False):
+        needs_auth = self.server.credentials or self.server.oauth is not None
+        if needs_auth and not getattr(session, "authenticated", False):
             return "530 5.7.0 Authentication required"
         envelope.mail_from = address  # "<>" for the null sender of bounces
         envelope.mail_options.extend(mail_options)
@@ -692,6 +721,64 @@ class _Handler:
         return "421 4.4.2 connection dropped by the test server"
 
 
+class _OAuthHandler(_Handler):
+    """``_Handler`` with AUTH XOAUTH2 and OAUTHBEARER (aiosmtpd's ``auth_*`` hooks)."""
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
+        return await self._bearer(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server: Any, args: list[str]) -> Any:
+        return await self._bearer(server, args, "OAUTHBEARER")
+
+    async def _bearer(self, server: Any, args: list[str], mechanism: str) -> Any:
+        import base64
+        import binascii
+        import json
+
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        if len(args) == 2:
+            try:
+                blob: Any = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            blob = await server.challenge_auth("")
+        if not isinstance(blob, bytes):  # "*" or bad base64: aiosmtpd answered already
+            return AuthResult(success=False, handled=True)
+        text = blob.decode("utf-8", "replace")
+        fields = dict(p.split("=", 1) for p in text.split("\x01") if "=" in p)
+        user = fields.get("user", "")
+        if mechanism == "OAUTHBEARER":  # RFC 7628: "n,a=USER," then key=value pairs
+            gs2 = text.split("\x01", 1)[0]
+            user = next((p[2:] for p in gs2.split(",") if p.startswith("a=")), "")
+            user = user.replace("=2C", ",").replace("=3D", "=")
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        refusal = self.server.oauth_refusal
+        if refusal is not None:
+            self.server.oauth_logins.append((mechanism, user, False))
+            return AuthResult(success=False, handled=False, message=refusal)
+        loop = asyncio.get_running_loop()
+        try:
+            owner = await loop.run_in_executor(None, self.server.oauth.introspect_over_http, token)
+        except Exception:  # the token endpoint is down: say so as a temporary failure
+            self.server.oauth_logins.append((mechanism, user, False))
+            return AuthResult(success=False, handled=False,
+                              message="454 4.7.0 Temporary authentication failure")
+        ok = owner is not None and owner.lower() == user.lower()
+        self.server.oauth_logins.append((mechanism, user, ok))
+        if ok:
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        # Gmail's way: a JSON error challenge, answered by the client with a dummy line.
+        challenge = json.dumps({"status": "401", "schemes": "bearer", "scope": "mail"})
+        answer = await server.challenge_auth(challenge)
+        if not isinstance(answer, bytes):  # the client aborted with "*": aiosmtpd said 501
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and Password not accepted")
+
+
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """``(cert.pem, key.pem)`` in ``directory``: self-signed, for 127.0.0.1 and localhost."""
     openssl = shutil.which("openssl")
@@ -723,6 +810,14 @@ class SmtpServer:
     is offered over plain text (loopback only) and required before MAIL FROM.
     ``tls="starttls"`` offers (and requires) STARTTLS, ``tls="ssl"`` speaks
     implicit TLS, both with a self-signed certificate in :attr:`cert_file`.
+
+    With ``oauth`` (a ``tests/tokenserver.py`` TokenServer) AUTH XOAUTH2 and
+    OAUTHBEARER are offered (alone, unless ``credentials`` are given too) and
+    required: the token is checked over HTTP with the token server's
+    introspection endpoint, as a real server would; 454 when that endpoint is
+    down, 535 with Gmail's JSON error challenge for a bad token, and
+    :attr:`oauth_refusal` (e.g. Exchange's ``535 5.7.139``) for every login
+    while it is set.
     """
 
     def __init__(
@@ -731,6 +826,7 @@ class SmtpServer:
         *,
         credentials: Mapping[str, str] | None = None,
         tls: str | None = None,
+        oauth: Any = None,
     ) -> None:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -753,6 +849,11 @@ class SmtpServer:
         #: the client here to hit the window between acceptance and its record.
         self.on_accept: Callable[[Accepted], None] | None = None
         self.credentials = dict(credentials or {})
+        self.oauth = oauth
+        #: A reply that refuses every OAuth2 login while set (then cleared by the test).
+        self.oauth_refusal: str | None = None
+        #: (mechanism, user, accepted) for each OAuth2 login attempt.
+        self.oauth_logins: list[tuple[str, str, bool]] = []
 
         def authenticator(
             server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
@@ -768,6 +869,10 @@ class SmtpServer:
             # AUTH is enforced at MAIL FROM by the handler: aiosmtpd's own
             # auth_required warns when combined with plain text (loopback here).
             kwargs = {"authenticator": authenticator, "auth_require_tls": False}
+        if oauth is not None:
+            kwargs["auth_require_tls"] = False
+            if not self.credentials:
+                kwargs["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]
         if tls:
             self._cert_dir = Path(tempfile.mkdtemp(prefix="rmsmtp-", dir="/tmp"))
             self.cert_file, key_file = self_signed_certificate(self._cert_dir)
@@ -778,7 +883,7 @@ class SmtpServer:
             else:  # STARTTLS offered and required before MAIL (RFC 3207)
                 kwargs.update(tls_context=context, require_starttls=True)
         self._controller = Controller(
-            _Handler(self),
+            (_OAuthHandler if oauth is not None else _Handler)(self),
             hostname=self.host,
             port=self.port,
             server_hostname="mx.test.example",

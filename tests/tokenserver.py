@@ -25,9 +25,11 @@ Nothing here depends on pytest; ``tests/conftest.py`` wraps it in fixtures.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
+import socket
 import threading
 import time
 import urllib.request
@@ -109,6 +111,7 @@ class TokenServer:
         #: The user the authorize endpoint and the device flow sign in.
         self.signed_in_user = "refs"
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
         self.port = 0
 
@@ -136,11 +139,22 @@ class TokenServer:
         return self
 
     def halt(self) -> None:
-        """Stop listening: connections are refused until :meth:`start`."""
+        """Stop listening and cut open connections: every request fails until :meth:`start`.
+
+        Open keep-alive connections (Dovecot's HTTP client keeps one) are cut
+        too, or they would go on being answered by their handler threads.
+        """
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             server.server_close()
+        with self._lock:
+            open_ones, self._connections = self._connections, set()
+        for sock in open_ones:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -390,6 +404,17 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with contextlib.suppress(OSError):
+                super().finish()
+            with server._lock:
+                server._connections.discard(self.connection)
+
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
 
@@ -437,3 +462,97 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, None)
 
     return Handler
+
+
+# -- the mail servers signing in with OAuth2 (the ``oauth_env`` fixture) ---------------------------
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def toml_sections(sections: dict[str, dict[str, Any]]) -> str:
+    """``{"imap": {"host": …}}`` as TOML (flat values only: enough for the tests' configs)."""
+    return "".join(
+        f"\n[{name}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items())
+        for name, values in sections.items()
+    )
+
+
+@dataclass
+class OAuthEnv:
+    """``mail_env``'s servers, with refmail signing in by OAuth2 (see tests/conftest.py).
+
+    :attr:`smtp` is the SMTP server refmail sends through (XOAUTH2/OAUTHBEARER
+    only, tokens checked with :attr:`tokens`); people's mail goes through the
+    plain one, :attr:`people`, as in ``mail_env``. ``app-1`` is an app-only
+    client (secret in ``$REFMAIL_TEST_OAUTH_SECRET``) for mailbox ``refs``;
+    ``app-2`` a public client a person signs in with (:meth:`sign_in`).
+    """
+
+    dovecot: Any
+    smtp: Any
+    people: Any
+    tokens: TokenServer
+    dir: Any
+    user: str = "refs"
+    secret_env: str = "REFMAIL_TEST_OAUTH_SECRET"
+    secret: str = "app-secret-for-tests-7Hq"
+
+    @classmethod
+    def prepare(cls, mail: Any, smtp: Any, tokens: TokenServer, directory: Any, monkeypatch: Any) -> OAuthEnv:
+        env = cls(mail.dovecot, smtp, mail.smtp, tokens, directory)
+        monkeypatch.setenv(env.secret_env, env.secret)
+        tokens.add_client("app-1", env.secret, mailbox=env.user)
+        tokens.add_client("app-2")
+        return env
+
+    def send(self, message: Any, mail_from: str | None = None, rcpt_tos: Any = None) -> None:
+        """A person's mail, through the plain SMTP server (delivered to Dovecot)."""
+        from mailservers import MailEnv
+
+        MailEnv(self.dovecot, self.people).send(message, mail_from, rcpt_tos)
+
+    @property
+    def token_path(self) -> Any:
+        return self.dir / "refmail-oauth.json"
+
+    def sections(self, flow: str = "client_credentials", **oauth2: Any) -> dict[str, dict[str, Any]]:
+        """[imap], [smtp] and [oauth2] for these servers (microsoft preset, URLs on 127.0.0.1)."""
+        common = {"security": "none", "username": self.user, "auth": "oauth2", "timeout": "10s"}
+        values: dict[str, Any] = {
+            "provider": "microsoft", "flow": flow, "tenant": TENANT, "token_url": self.tokens.token_url,
+            "client_id": "app-1" if flow == "client_credentials" else "app-2", "timeout": "5s",
+            "token_file": str(self.token_path),
+        }
+        values["client_secret_env"] = self.secret_env if flow == "client_credentials" else ""
+        values.update(oauth2)
+        return {
+            "imap": {"host": self.dovecot.host, "port": self.dovecot.port, **common},
+            "smtp": {"host": self.smtp.host, "port": self.smtp.port, **common},
+            "oauth2": values,
+        }
+
+    def toml(self, flow: str = "client_credentials", **oauth2: Any) -> str:
+        return toml_sections(self.sections(flow, **oauth2))
+
+    def sign_in(self, user: str | None = None) -> str:
+        """Leave a token file as `refmail oauth login` would (public client ``app-2``); the refresh token."""
+        from refmail.oauth.token_file import SavedTokens, TokenFile
+
+        refresh = self.tokens.issue_refresh_token("app-2", user or self.user)
+        TokenFile(self.token_path).write(SavedTokens(
+            account=self.user, provider="microsoft", flow="refresh_token", client_id="app-2",
+            refresh_token=refresh, signed_in_at=time.time()))
+        return refresh
+
+    def config(self, flow: str = "client_credentials", *, extra: str = "", **oauth2: Any) -> Any:
+        """A loaded Config for these servers."""
+        from refmail.config import load_config
+
+        path = self.dir / "refmail.toml"
+        path.write_text('[group]\nname = "G"\ntracking_address = "refs@harbornet.example"\n'
+                        + extra + self.toml(flow, **oauth2))
+        return load_config(path)

@@ -28,8 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from refmail.config import Config, ImapSettings, SmtpSettings, load_config
-from refmail.errors import ConfigError, MailboxError, RefmailError, TransportError
+from refmail.errors import (
+    ConfigError,
+    MailboxError,
+    MailboxSignInFailed,
+    RefmailError,
+    TransportError,
+    TransportSignInFailed,
+)
 from refmail.incoming.mailbox import Mailbox, MailboxUnavailable
+from refmail.oauth.source import TokenSource
 
 __all__ = [
     "CheckResult",
@@ -52,9 +60,9 @@ class CheckResult:
 
     ``problem`` names the kind of failure for programs and tests:
     ``config``, ``env``, ``unreachable``, ``certificate``, ``tls``,
-    ``wrong_port``, ``login``, ``no_auth``, ``folder``, ``database`` or
-    ``error``; None when ``ok``. ``hints`` are what to do about it (or, for a
-    passing check, worth knowing).
+    ``wrong_port``, ``login``, ``oauth`` (an OAuth2 sign-in refused for good),
+    ``no_auth``, ``folder``, ``database`` or ``error``; None when ``ok``.
+    ``hints`` are what to do about it (or, for a passing check, worth knowing).
     """
 
     name: str
@@ -146,6 +154,8 @@ def _security_label(security: str) -> str:
 
 
 def _env_missing(settings: ImapSettings | SmtpSettings, section: str) -> str | None:
+    if settings.auth == "oauth2":
+        return None  # no password: the token is the [oauth2] check's
     if settings.username and settings.password_env and settings.password_env not in os.environ:
         return settings.password_env
     if settings.username and not settings.password_env:
@@ -246,7 +256,8 @@ class _Probe(Mailbox):
 
 
 def check_imap(
-    settings: ImapSettings, *, wait: float = GREETING_WAIT, poll_interval: timedelta | None = None
+    settings: ImapSettings, *, wait: float = GREETING_WAIT, poll_interval: timedelta | None = None,
+    tokens: TokenSource | None = None,
 ) -> CheckResult:
     """Connect, secure, log in and select the folder, as the daemon would.
 
@@ -260,10 +271,12 @@ def check_imap(
     failed, _greeting = _reachability("IMAP", settings, wait)
     if failed:
         return failed
-    mailbox = _Probe(settings)
+    mailbox = _Probe(settings, tokens=tokens)
     try:
         try:
             mailbox.connect()
+        except MailboxSignInFailed as exc:
+            return CheckResult("IMAP", False, where, exc.reason, "oauth", (exc.hint,) if exc.hint else ())
         except MailboxUnavailable as exc:
             return CheckResult("IMAP", False, where, str(exc).removeprefix(f"cannot connect to {where}: "),
                                "unreachable")
@@ -331,7 +344,9 @@ def _folder_failure(mailbox: _Probe, settings: ImapSettings, exc: MailboxError) 
 
 
 # -- SMTP -------------------------------------------------------------------------------
-def check_smtp(settings: SmtpSettings, *, wait: float = GREETING_WAIT) -> CheckResult:
+def check_smtp(
+    settings: SmtpSettings, *, wait: float = GREETING_WAIT, tokens: TokenSource | None = None
+) -> CheckResult:
     """Connect, secure, say EHLO, log in if configured, and QUIT without sending."""
     import smtplib
 
@@ -346,7 +361,9 @@ def check_smtp(settings: SmtpSettings, *, wait: float = GREETING_WAIT) -> CheckR
     if failed:
         return failed
     try:
-        features = SmtpTransport(settings).check()
+        features = SmtpTransport(settings, tokens=tokens).check()
+    except TransportSignInFailed as exc:
+        return CheckResult("SMTP", False, where, exc.reason, "oauth", (exc.hint,) if exc.hint else ())
     except TransportError as exc:
         cause = _cause(exc)
         if isinstance(cause, smtplib.SMTPAuthenticationError):
@@ -428,9 +445,10 @@ def run_checks(config_path: str | os.PathLike[str] | None, *, wait: float = GREE
         () if members or config.group.open_membership
         else ("no [[members]] yet: intros from non-members are not tracked",),
     )
+    tokens = TokenSource.from_config(config)
     return Checkup((
         first,
         check_database(config),
-        check_imap(config.imap, wait=wait, poll_interval=config.timing.poll_interval),
-        check_smtp(config.smtp, wait=wait),
+        check_imap(config.imap, wait=wait, poll_interval=config.timing.poll_interval, tokens=tokens),
+        check_smtp(config.smtp, wait=wait, tokens=tokens),
     ))

@@ -68,6 +68,9 @@ from refmail.config import ImapSettings, is_loopback
 from refmail.errors import MailboxError, MailboxUnavailable
 from refmail.incoming.idling import LOST as _LOST
 from refmail.incoming.idling import IdleWaiting
+from refmail.incoming.login import ImapLogin
+from refmail.oauth.redaction import scrub
+from refmail.oauth.source import TokenSource
 
 __all__ = [
     "FAILED_KEYWORD",
@@ -182,7 +185,9 @@ class Mailbox(IdleWaiting):
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        tokens: TokenSource | None = None,
     ) -> None:
+        """``tokens`` is the OAuth2 token source, needed when ``settings.auth`` is "oauth2"."""
         # The config already refuses this; checked again because a Mailbox can
         # be built from settings made in code, and plain text would expose
         # the password on the network.
@@ -198,6 +203,11 @@ class Mailbox(IdleWaiting):
         self._seen: Position | None = None  # the last search on this connection
         self._outage_since: float | None = None
         self._password: str | None = None
+        self._login = ImapLogin(settings, tokens)
+        #: When (on ``clock``) this session should be replaced: its OAuth2 token
+        #: is about to expire, and Exchange ends a session whose token expired
+        #: (``BYE … AccessTokenExpired``). None: no limit (passwords).
+        self._renew_at: float | None = None
         #: The folder answered SELECT with [READ-ONLY]: EXAMINE it on this connection.
         self._examine = False
         self._warned: set[tuple[object, ...]] = set()
@@ -251,7 +261,7 @@ class Mailbox(IdleWaiting):
             )
             if s.security == "starttls":
                 client.starttls(context)
-            client.login(s.username, password)
+            renew = self._login.sign_in(client, self.where)
         except BaseException as exc:
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -261,6 +271,7 @@ class Mailbox(IdleWaiting):
             raise
         client.normalise_times = False  # keep INTERNALDATE's zone: backfill compares instants
         self._client = client
+        self._renew_at = None if renew is None else self._clock() + renew
         self._select_info = None
         self._examine = False  # rights may have changed: SELECT again first
         self._seen = None
@@ -281,6 +292,12 @@ class Mailbox(IdleWaiting):
 
     def _connect_error(self, exc: Exception) -> MailboxError:
         s = self.settings
+        if isinstance(exc, MailboxUnavailable):  # said by the login ([UNAVAILABLE], no token yet)
+            unavailable = self._unavailable(str(exc))
+            unavailable.code = exc.code
+            return unavailable
+        if isinstance(exc, MailboxError):  # the login's own words (a token refused)
+            return exc
         if isinstance(exc, ssl.SSLCertVerificationError):
             return MailboxError(
                 f"certificate verify failed for host {s.host}: {exc.verify_message}"
@@ -324,7 +341,7 @@ class Mailbox(IdleWaiting):
     def _scrub(self, text: str) -> str:
         if self._password:
             text = text.replace(self._password, "***")
-        return text
+        return scrub(text)
 
     def _unavailable(self, message: str) -> MailboxUnavailable:
         # During an outage this Mailbox has already reported (IDLE lost, retries),

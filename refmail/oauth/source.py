@@ -34,7 +34,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,7 +195,7 @@ class TokenSource:
             self._failures, self._retry_at, self._last_failure = 0, 0.0, None
             self._outage_logged = False
             if token.expires_at is not None:
-                self._cached = token
+                self._cached = replace(token, new=False)  # new for this caller only
             return token
 
     def refused(self, token: AccessToken) -> None:
@@ -218,14 +218,16 @@ class TokenSource:
         assert self.file is not None, "a token file is needed for every flow but command"
         with self.file.locked():
             saved = self.file.read()
-            if saved is not None and (saved.account.lower() != self.account.lower() or saved.flow != flow):
+            if saved is not None and (saved.account.lower() != self.account.lower() or saved.flow != flow
+                                      or saved.client_id != self.settings.client_id):
                 if flow == "refresh_token":
                     raise TokenRefused(
                         f"the token file {self.file.path} holds a sign-in for {saved.account} "
-                        f"({saved.flow}), not {self.account} ({flow})",
-                        hint="run `refmail oauth login` to sign in as the configured mailbox",
+                        f"({saved.flow}, app {saved.client_id or '?'}), not {self.account} ({flow}, app "
+                        f"{self.settings.client_id})",
+                        hint="run `refmail oauth login` to sign in as the configured mailbox and app",
                     )
-                saved = None
+                saved = None  # another app's token: request our own
             if saved is not None and saved.access_token and saved.access_token not in self._refused:
                 # Another process (or this one before a restart) may have renewed it already.
                 stored = AccessToken(saved.access_token, saved.expires_at, saved.issued_at or now)

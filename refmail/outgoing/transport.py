@@ -17,7 +17,15 @@ caller should do with the message:
   (unknown mailbox, content refused): never retry;
 - a plain :class:`~refmail.errors.TransportError` — the configuration is wrong
   (login refused, certificate not trusted, no STARTTLS, sender refused): no
-  message is at fault, and retrying will not help until a person fixes it.
+  message is at fault, and retrying will not help until a person fixes it;
+  :class:`~refmail.errors.TransportSignInFailed` is the OAuth2 case of it (a
+  new token refused, SMTP AUTH turned off for the mailbox), which stops the
+  daemon until a person acts.
+
+With ``auth = "oauth2"`` the login is SASL XOAUTH2 or OAUTHBEARER with a token
+from the shared :class:`~refmail.oauth.source.TokenSource`; a 454 or the token
+endpoint being down is a :class:`TemporaryFailure` like any other, and a 535
+for a saved token gets one retry with a new token.
 
 Usage::
 
@@ -35,10 +43,13 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from refmail.config import SmtpSettings, is_loopback
-from refmail.errors import ConfigError, TransportError
+from refmail.errors import ConfigError, TokenRefused, TokenUnavailable, TransportError, TransportSignInFailed
+from refmail.oauth.redaction import remember, scrub
+from refmail.oauth.sasl import choose_mechanism, responder
+from refmail.oauth.source import TokenSource
 
 __all__ = [
     "PermanentFailure",
@@ -115,7 +126,7 @@ def _about_us(code: int, text: str) -> bool:
 class SmtpTransport:
     """One reusable SMTP connection configured by :class:`~refmail.config.SmtpSettings`."""
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, *, tokens: TokenSource | None = None) -> None:
         # The config already refuses this; checked again because settings can
         # be built in code, and plain text would expose the password and every
         # referral on the network.
@@ -126,6 +137,7 @@ class SmtpTransport:
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
         self._password: str | None = None
+        self._tokens = tokens
         #: How many connections were opened (and logged in): proves reuse in tests.
         self.connections_opened = 0
 
@@ -254,13 +266,17 @@ class SmtpTransport:
             raise TemporaryFailure(f"cannot connect to SMTP server {self.where}: {exc}") from None
 
     def _login(self, conn: smtplib.SMTP) -> None:
-        """AUTH with smtplib's choice of CRAM-MD5, PLAIN or LOGIN (RFC 4954)."""
+        """AUTH with smtplib's choice of CRAM-MD5, PLAIN or LOGIN (RFC 4954), or OAuth2."""
         s = self.settings
+        if s.auth == "oauth2":
+            self._oauth_login(conn)
+            return
         try:
             password = s.password() or ""
         except ConfigError as exc:
             raise TransportError(f"cannot log in to SMTP server {self.where}: {exc}") from None
         self._password = password
+        remember(password)
         try:
             conn.login(s.username, password)
         except smtplib.SMTPAuthenticationError as exc:
@@ -282,11 +298,64 @@ class SmtpTransport:
                 f"login for user {s.username} on {self.where} failed: {self._scrub(str(exc))}"
             ) from None
 
+    def _oauth_login(self, conn: smtplib.SMTP) -> None:
+        """AUTH XOAUTH2 / OAUTHBEARER with a token; one retry with a new one if a saved one is refused."""
+        s, tokens = self.settings, self._tokens
+        if tokens is None:
+            raise TransportSignInFailed(
+                f'[smtp] auth = "oauth2" but no token source for {s.username}',
+                hint="build the transport with tokens=TokenSource.from_config(config)",
+            )
+        if not conn.has_extn("auth"):
+            raise TransportError(f"SMTP server {self.where} does not offer AUTH, needed for an OAuth2 login")
+        mechanism = choose_mechanism(tokens.settings.mechanism, conn.esmtp_features.get("auth", "").split())
+        for attempt in (1, 2):
+            try:
+                token = tokens.token()
+            except TokenUnavailable as exc:
+                raise TemporaryFailure(f"no OAuth2 token for SMTP ({s.username}): {exc}") from None
+            except TokenRefused as exc:
+                raise TransportSignInFailed(f"SMTP sign-in for {s.username}: {exc.reason}",
+                                            hint=exc.hint) from None
+            try:
+                answer = responder(mechanism, s.username, token.value)
+                conn.auth(mechanism, cast(Any, answer))  # typeshed wants an overloaded callable
+                return
+            except smtplib.SMTPAuthenticationError as exc:
+                code, text = exc.smtp_code, scrub(_text(exc.smtp_error))
+                reply = f"{code} {text}"
+                if 400 <= code < 500:  # 454 (RFC 4954 §6): temporary authentication failure
+                    raise TemporaryFailure(f"SMTP server {self.where} cannot check the token now ({reply})",
+                                           code=code) from None
+                tokens.refused(token)
+                if "5.7.139" in text:  # Exchange: SMTP AUTH is off for the tenant or the mailbox
+                    raise TransportSignInFailed(
+                        f"SMTP server {self.where} refused {s.username}: SMTP AUTH is disabled ({reply})",
+                        hint=f"an Exchange admin must enable it: Set-CASMailbox -Identity {s.username} "
+                        "-SmtpClientAuthenticationDisabled $false (and allow it for the tenant)",
+                    ) from None
+                if code == 504:  # RFC 4954 §6: mechanism not supported
+                    raise TransportSignInFailed(
+                        f"SMTP server {self.where} does not accept {mechanism} ({reply})",
+                        hint='set oauth2.mechanism to what the server offers ("xoauth2" or "oauthbearer")',
+                    ) from None
+                if attempt == 1 and not token.new:
+                    log.debug("SMTP %s refused a saved OAuth2 token (%s); trying a new one",
+                              self.where, reply)
+                    continue
+                raise TransportSignInFailed(
+                    f"SMTP server {self.where} refused the OAuth2 token for {s.username} ({reply})",
+                    hint=f"the app or account needs permission to send as {s.username} (Microsoft: "
+                    "SMTP.SendAsApp or SMTP.Send with consent; Google: the https://mail.google.com/ scope)",
+                ) from None
+            except smtplib.SMTPNotSupportedError:
+                raise TransportError(f"SMTP server {self.where} does not offer AUTH") from None
+
     def _scrub(self, text: str) -> str:
         """Belt and braces: no server reply or library message may echo the password."""
         if self._password:
             text = text.replace(self._password, "***")
-        return text
+        return scrub(text)
 
     @staticmethod
     def _discard(conn: smtplib.SMTP | None) -> None:
