@@ -56,29 +56,37 @@ _CODE = re.compile(rb"^(\S+ (?:NO|BAD|BYE) )\[[^\]]*\] ?", re.IGNORECASE)
 
 
 class _Stream:
-    """Reads one side of an IMAP connection as lines, each with the literals it announces."""
+    """Reads one side of an IMAP connection line by line, literals (``{N}``) apart.
+
+    Each piece is forwarded as soon as it is read: a client sending a
+    synchronising literal waits for the server's ``+`` before its data, so
+    holding the line back until the data came would hang both.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self.file = sock.makefile("rb")
+        self._literal = 0  # bytes of literal data still to come
+        self.continued = False  # the next line continues the previous one (after a literal)
 
-    def read(self) -> list[bytes]:
-        """One line, and for each literal it announces (``{N}``) the N bytes and the rest of the line.
+    def read(self) -> tuple[bytes, bool]:
+        """The next piece, and whether it is a line that starts a command or response.
 
-        The first item is the line itself; an empty list at the end of the stream.
+        ``b""`` at the end of the stream.
         """
-        parts: list[bytes] = []
-        while True:
-            line = self.file.readline(1 << 20)
-            if not line:
-                return []
-            parts.append(line)
-            found = _LITERAL.search(line)
-            if not found:
-                return parts
-            data = self.file.read(int(found.group(1)))
-            if len(data) < int(found.group(1)):
-                return []
-            parts.append(data)
+        if self._literal:
+            data = self.file.read(self._literal)
+            if len(data) < self._literal:
+                return b"", False
+            self._literal = 0
+            self.continued = True
+            return data, False
+        line = self.file.readline(1 << 20)
+        starts = not self.continued
+        self.continued = False
+        found = _LITERAL.search(line)
+        if found:
+            self._literal = int(found.group(1))
+        return line, starts
 
 
 class _Connection:
@@ -98,30 +106,36 @@ class _Connection:
         """Client → server: count commands, answer some itself, follow IDLE."""
         stream = _Stream(self.client)
         with contextlib.suppress(OSError, ValueError):
-            while parts := stream.read():
-                words = parts[0].split(None, 2)
-                name = words[1].upper().decode("ascii", "replace") if len(words) > 1 else ""
-                if parts[0].strip().upper() == b"DONE":
-                    name = "DONE"
-                    self.in_idle = False
-                with self.proxy._lock:
-                    self.proxy.commands[name] += 1
-                    answer = self.proxy.answers.get(name)
-                if answer is not None and len(parts) == 1 and name != "DONE":
-                    self.to_client(words[0] + b" " + answer.encode() + b"\r\n")
-                    continue
-                if name == "IDLE":
-                    self.idle_tag = words[0]
-                self.upstream.sendall(b"".join(parts))
+            while True:
+                piece, starts = stream.read()
+                if not piece:
+                    break
+                if starts:
+                    words = piece.split(None, 2)
+                    name = words[1].upper().decode("ascii", "replace") if len(words) > 1 else ""
+                    if piece.strip().upper() == b"DONE":
+                        name = "DONE"
+                        self.in_idle = False
+                    with self.proxy._lock:
+                        self.proxy.commands[name] += 1
+                        answer = self.proxy.answers.get(name)
+                    if answer is not None and name != "DONE" and not _LITERAL.search(piece):
+                        self.to_client(words[0] + b" " + answer.encode() + b"\r\n")
+                        continue
+                    if name == "IDLE":
+                        self.idle_tag = words[0]
+                self.upstream.sendall(piece)
         self.close()
 
     def pump_server(self) -> None:
-        """Server → client: swallow, strip or rewrite as switched on."""
+        """Server → client: swallow, strip or rewrite as switched on (never inside literals)."""
         stream = _Stream(self.upstream)
         with contextlib.suppress(OSError, ValueError):
-            while parts := stream.read():
-                line = parts[0]
-                if len(parts) == 1:
+            while True:
+                line, starts = stream.read()
+                if not line:
+                    break
+                if starts and not _LITERAL.search(line):
                     if self.idle_tag is not None and line.startswith(b"+"):
                         self.idle_tag, self.in_idle = None, True
                     elif line.split(b" ", 1)[0] != b"*" and not line.startswith(b"+"):
@@ -132,8 +146,7 @@ class _Connection:
                         line = _CODE.sub(rb"\1", line)
                     for pattern, replacement in list(self.proxy.rewrites):
                         line = re.sub(pattern, replacement, line)
-                    parts = [line]
-                self.to_client(b"".join(parts))
+                self.to_client(line)
         self.close()
 
     def close(self, *, reset: bool = False) -> None:

@@ -25,8 +25,8 @@ import ssl
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
+from refmail.admin.imap_survey import IDLE_TEST_SECONDS, FolderProbe, FolderSurvey
 from refmail.config import Config, ImapSettings, SmtpSettings, load_config
 from refmail.errors import (
     ConfigError,
@@ -36,7 +36,7 @@ from refmail.errors import (
     TransportError,
     TransportSignInFailed,
 )
-from refmail.incoming.mailbox import Mailbox, MailboxUnavailable
+from refmail.incoming.mailbox import MailboxUnavailable
 from refmail.oauth.source import TokenSource
 
 __all__ = [
@@ -71,6 +71,9 @@ class CheckResult:
     text: str
     problem: str | None = None
     hints: tuple[str, ...] = ()
+    #: For a passing check: what works, but not as refmail would want (no
+    #: flags, headers rewritten, an IDLE that does not tell). Shown with "!".
+    warnings: tuple[str, ...] = ()
 
     def body(self) -> str:
         """``IMAP 127.0.0.1:993 (TLS, certificate ok) — folder INBOX, 3 messages``."""
@@ -233,35 +236,19 @@ def _tls_failure(name: str, settings: ImapSettings | SmtpSettings, cause: BaseEx
 
 
 # -- IMAP -----------------------------------------------------------------------------
-class _Probe(Mailbox):
-    """A Mailbox that also reports what ``refmail check`` shows."""
-
-    def survey(self) -> dict[str, Any]:
-        self.select()
-        info = self._select_info or {}
-        with self._command("asking for the server's capabilities") as client:
-            idle = client.has_capability("IDLE")
-        return {
-            "messages": int(info.get(b"EXISTS", 0)),
-            "read_only": self.read_only,
-            "idle": bool(idle),
-        }
-
-    def folder_names(self) -> list[str]:
-        with self._command("listing folders") as client:
-            return [
-                name.decode() if isinstance(name, bytes) else str(name)
-                for _flags, _delimiter, name in client.list_folders()
-            ]
-
-
 def check_imap(
-    settings: ImapSettings, *, wait: float = GREETING_WAIT, poll_interval: timedelta | None = None,
+    settings: ImapSettings,
+    *,
+    wait: float = GREETING_WAIT,
+    poll_interval: timedelta | None = None,
+    test_idle: bool = False,
     tokens: TokenSource | None = None,
 ) -> CheckResult:
     """Connect, secure, log in and select the folder, as the daemon would.
 
     ``poll_interval`` only words the note when the server offers no IDLE.
+    ``test_idle`` adds a test message (flagged deleted, removed at once) to
+    time how soon IDLE tells of it (:class:`~refmail.admin.imap_survey.FolderProbe`).
     """
     where = f"{settings.host}:{settings.port}"
     missing = _env_missing(settings, "imap")
@@ -271,7 +258,7 @@ def check_imap(
     failed, _greeting = _reachability("IMAP", settings, wait)
     if failed:
         return failed
-    mailbox = _Probe(settings, tokens=tokens)
+    mailbox = FolderProbe(settings, tokens=tokens)
     try:
         try:
             mailbox.connect()
@@ -285,24 +272,58 @@ def check_imap(
         except ConfigError as exc:
             return CheckResult("IMAP", False, where, str(exc), "env")
         try:
-            survey = mailbox.survey()
+            survey = mailbox.survey(test_idle=test_idle)
         except MailboxError as exc:
             return _folder_failure(mailbox, settings, exc)
     finally:
         mailbox.close()
+    return _imap_ok(settings, survey, poll_interval)
+
+
+def _imap_ok(settings: ImapSettings, survey: FolderSurvey, poll_interval: timedelta | None) -> CheckResult:
+    """The passing line, and what is worth a warning about the folder."""
+    where = f"{settings.host}:{settings.port}"
     folder = f"folder {settings.folder}"
-    if survey["read_only"]:
+    if survey.read_only:
         # Read with EXAMINE: everything works but flagging what could not be processed.
         folder += " (read-only: read with EXAMINE, nothing is flagged)"
-    parts = [folder, f"{survey['messages']} message{'s' * (survey['messages'] != 1)}"]
-    hints: list[str] = []
-    if survey["idle"]:
-        parts.append("IDLE" if settings.idle else "IDLE (switched off in the config)")
+    parts = [folder, f"{survey.messages} message{'s' * (survey.messages != 1)}"]
+    warnings: list[str] = []
+    if survey.idle:
+        idle = "IDLE" if settings.idle else "IDLE (switched off in the config)"
+        if survey.idle_test is not None and survey.idle_test.told_after is not None:
+            idle += f" (told of a test message in {survey.idle_test.told_after:.1f}s)"
+        elif survey.idle_test is not None:
+            idle += " (silent)"
+            warnings.append(
+                f"IDLE did not tell of a test message within {IDLE_TEST_SECONDS:g}s: the server "
+                "accepts IDLE but does not announce new mail; refmail notices and polls instead "
+                "(on Cyrus, start idled: see docs/servers.md)"
+            )
+        elif survey.idle_untested:
+            idle += f" (not tested: {survey.idle_untested})"
+        parts.append(idle)
     else:
         every = f" every {poll_interval.total_seconds():g}s" if poll_interval else ""
         parts.append(f"no IDLE (polling{every})")
+    if survey.idle_test is not None and not survey.idle_test.removed:
+        warnings.append("the IDLE test message could not be removed: delete "
+                        "'refmail check: IDLE test' from the folder by hand")
+    if not survey.read_only and survey.flag is None:
+        allowed = survey.permanent_flags or "none"
+        warnings.append(
+            f"the folder keeps no flag refmail can set (PERMANENTFLAGS: {allowed}): messages it "
+            "cannot process will be recorded in its database but not flagged for people to see"
+        )
+    if survey.munged:
+        examples = ", ".join(repr(w) for w in survey.munged)
+        warnings.append(
+            f"headers of {survey.munged_messages} of the last {survey.sampled} messages look rewritten "
+            f"by the server ({examples}): 8-bit characters replaced by X on delivery, names arrive "
+            "damaged; on Cyrus set munge8bit: no (see docs/servers.md)"
+        )
     tls = _security_label(settings.security) + (", certificate ok" if settings.security != "none" else "")
-    return CheckResult("IMAP", True, where, f"({tls}) — {', '.join(parts)}", None, tuple(hints))
+    return CheckResult("IMAP", True, where, f"({tls}) — {', '.join(parts)}", None, (), tuple(warnings))
 
 
 def _imap_login_failure(settings: ImapSettings, exc: MailboxError, wait: float) -> CheckResult:
@@ -328,7 +349,7 @@ def _imap_login_failure(settings: ImapSettings, exc: MailboxError, wait: float) 
     return CheckResult("IMAP", False, where, str(exc), "error")
 
 
-def _folder_failure(mailbox: _Probe, settings: ImapSettings, exc: MailboxError) -> CheckResult:
+def _folder_failure(mailbox: FolderProbe, settings: ImapSettings, exc: MailboxError) -> CheckResult:
     where = f"{settings.host}:{settings.port}"
     try:
         names = mailbox.folder_names()
@@ -340,7 +361,12 @@ def _folder_failure(mailbox: _Probe, settings: ImapSettings, exc: MailboxError) 
             "IMAP", False, where, f"no folder {settings.folder!r} on the server", "folder",
             (f"folders there: {', '.join(sorted(names))}; set [imap] folder to one of them",),
         )
-    return CheckResult("IMAP", False, where, str(exc), "folder")
+    if exc.kind == "folder":  # it exists, and this account may not open it
+        return CheckResult("IMAP", False, where, str(exc), "folder",
+                           (f"the folder exists: ask its owner to let {settings.username} read it "
+                            "(the IMAP rights \"lr\"; reading is all refmail needs)",))
+    problem = "unreachable" if exc.kind == "unavailable" else "error"
+    return CheckResult("IMAP", False, where, str(exc), problem)
 
 
 # -- SMTP -------------------------------------------------------------------------------
@@ -429,8 +455,10 @@ def check_database(config: Config) -> CheckResult:
     return CheckResult("database", True, str(path), "new; created on the first run")
 
 
-def run_checks(config_path: str | os.PathLike[str] | None, *, wait: float = GREETING_WAIT) -> Checkup:
-    """Every check, in the order a new administrator fixes things."""
+def run_checks(
+    config_path: str | os.PathLike[str] | None, *, wait: float = GREETING_WAIT, test_idle: bool = False
+) -> Checkup:
+    """Every check, in the order a new administrator fixes things (``test_idle``: see :func:`check_imap`)."""
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -449,6 +477,7 @@ def run_checks(config_path: str | os.PathLike[str] | None, *, wait: float = GREE
     return Checkup((
         first,
         check_database(config),
-        check_imap(config.imap, wait=wait, poll_interval=config.timing.poll_interval, tokens=tokens),
+        check_imap(config.imap, wait=wait, poll_interval=config.timing.poll_interval,
+                   test_idle=test_idle, tokens=tokens),
         check_smtp(config.smtp, wait=wait, tokens=tokens),
     ))

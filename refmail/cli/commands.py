@@ -408,31 +408,43 @@ def _marks() -> tuple[str, str]:
 
 
 @cli.command()
+@click.option("--test-idle", is_flag=True,
+              help="Time the server's IDLE with a test message (flagged deleted, removed at once).")
 @click.pass_context
 @_friendly
-def check(ctx: click.Context) -> None:
+def check(ctx: click.Context, test_idle: bool) -> None:
     """Check the config, the IMAP and SMTP servers and the database; send nothing.
 
     Logs in to IMAP and opens the folder, connects to SMTP (TLS, EHLO, AUTH)
     and quits without sending, and says exactly what to fix when a step
-    fails. Exit status 0 when everything works, 1 otherwise.
+    fails; warns (!) about what works but not as refmail would want: no
+    flags allowed, headers the server rewrote, an IDLE that does not tell.
+    With --test-idle it also adds a test message to the folder (flagged
+    seen and deleted, removed again at once) to time how soon IDLE tells
+    of new mail. Exit status 0 when everything works, 1 otherwise.
 
     \b
-    Example:
+    Examples:
         REFMAIL_IMAP_PASSWORD=… REFMAIL_SMTP_PASSWORD=… refmail check
+        refmail check --test-idle
     """
     from refmail.admin.checkup import run_checks
 
-    checkup = run_checks(ctx.ensure_object(dict).get("config_path"))
+    checkup = run_checks(ctx.ensure_object(dict).get("config_path"), test_idle=test_idle)
     good, bad = _marks()
     arrow = "→" if good == "✓" else "->"
+    warned = 0
     for result in checkup.results:
         mark = click.style(good if result.ok else bad, fg="green" if result.ok else "red", bold=True)
         click.echo(f"{mark} {result.body()}")
         for hint in result.hints:
             click.echo(f"    {arrow} {hint}")
+        for warning in result.warnings:
+            click.echo(f"    {click.style('!', fg='yellow', bold=True)} {warning}")
+            warned += 1
     if checkup.ok:
-        click.echo("All good. Next: `refmail run --once --no-send` shows what refmail would do.")
+        first = "All good." if not warned else f"All good, but read the warning{'s' * (warned > 1)} above."
+        click.echo(f"{first} Next: `refmail run --once --no-send` shows what refmail would do.")
     ctx.exit(0 if checkup.ok else 1)
 
 

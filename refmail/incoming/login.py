@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import imaplib
 import logging
-import re
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from refmail.config import ImapSettings
 from refmail.errors import MailboxSignInFailed, MailboxUnavailable, TokenRefused, TokenUnavailable
+from refmail.incoming.responses import failure_kind, response_code, server_words, without_code
 from refmail.oauth.redaction import remember, scrub
 from refmail.oauth.sasl import choose_mechanism, responder
 from refmail.oauth.source import TokenSource
@@ -43,22 +43,9 @@ __all__ = ["ImapLogin", "response_code"]
 
 log = logging.getLogger(__name__)
 
-_CODE = re.compile(r"^\s*\[([A-Za-z-]+)")
-
-
-def response_code(text: str) -> str | None:
-    """The RFC 5530 response code at the start of a server's text, upper-case; None when none."""
-    found = _CODE.match(text)
-    return found.group(1).upper() if found else None
-
-
 def _text(exc: BaseException) -> str:
-    text = str(exc).strip()
-    for prefix in ("login failed: ", "LOGIN command error: ", "AUTHENTICATE command error: "):
-        text = text.removeprefix(prefix)
-    if text.startswith(("b'", 'b"')) and text.endswith(("'", '"')):
-        text = text[2:-1]
-    return scrub(text)
+    """The server's words, as text (:func:`~refmail.incoming.responses.server_words`), secrets masked."""
+    return scrub(server_words(exc))
 
 
 class ImapLogin:
@@ -82,9 +69,10 @@ class ImapLogin:
             try:
                 client.login(s.username, password)
             except IMAPClientError as exc:
-                if response_code(_text(exc)) == "UNAVAILABLE":
+                code = response_code(_text(exc))
+                if failure_kind("login", code) == "unavailable":  # [UNAVAILABLE], [INUSE], [LIMIT]…
                     raise MailboxUnavailable(
-                        f"{where} cannot check logins right now: {_text(exc)}", code="UNAVAILABLE"
+                        f"{where} cannot check logins right now: {without_code(_text(exc))}", code=code
                     ) from None
                 raise
             return None

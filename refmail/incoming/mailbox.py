@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import socket
 import ssl
 import time
@@ -69,6 +68,8 @@ from refmail.errors import MailboxError, MailboxUnavailable
 from refmail.incoming.idling import LOST as _LOST
 from refmail.incoming.idling import IdleWaiting
 from refmail.incoming.login import ImapLogin
+from refmail.incoming.reconnect import Retry
+from refmail.incoming.responses import Command, failure_kind, response_code, server_words, without_code
 from refmail.oauth.redaction import scrub
 from refmail.oauth.source import TokenSource
 
@@ -116,39 +117,6 @@ class Fetched:
         return Position(self.uidvalidity, self.uid)
 
 
-@dataclass(frozen=True)
-class Retry:
-    """When to try again during an outage, and when one cycle gives up.
-
-    The n-th wait after a failure is random between h/2 and h, where h is
-    ``2 × first_delay × 2ⁿ⁻¹``, at most ``max_delay``: 1–2 s, 2–4 s, 4–8 s, …
-    15–30 s with the defaults. Never at once, so a client does not meet a
-    server that is still shutting down (or starting), and spread out, so the
-    many clients an outage disconnected do not all come back in the same
-    moment ("exponential backoff with jitter"). The cap keeps a long outage's
-    end from going unnoticed for more than ``max_delay``.
-
-    :meth:`Mailbox.fetch_new` gives up after ``attempts`` consecutive failures
-    or ``within`` seconds, whichever comes first (``refmail run --once``);
-    progress (a message yielded) starts a new outage. The daemon's loop never
-    gives up: it keeps trying on this schedule (:class:`refmail.daemon.Daemon`).
-    """
-
-    attempts: int = 5
-    within: float = 300.0
-    first_delay: float = 1.0
-    max_delay: float = 30.0
-
-    def delay(self, failures: int, rand: Callable[[], float] = random.random) -> float:
-        """The wait after the ``failures``-th failure in a row (1 for the first).
-
-        ``rand`` returns a number in [0, 1); the schedule is otherwise pure.
-        """
-        exponent = min(max(0, failures - 1), 64)  # no float overflow after weeks of outage
-        high = min(self.max_delay, 2 * self.first_delay * 2.0**exponent)
-        return high / 2 + rand() * high / 2
-
-
 def choose_flag(permanent_flags: Iterable[bytes | str] | None, keyword: str) -> str | None:
     """The flag to mark a failed message with, given the folder's PERMANENTFLAGS.
 
@@ -166,14 +134,6 @@ def choose_flag(permanent_flags: Iterable[bytes | str] | None, keyword: str) -> 
     if "\\flagged" in lowered:
         return "\\Flagged"
     return None
-
-
-def _server_text(exc: BaseException) -> str:
-    """The server's words from an imaplib/imapclient error, without Python's framing."""
-    text = str(exc).strip()
-    for prefix in ("login failed: ", "LOGIN command error: ", "select failed: "):
-        text = text.removeprefix(prefix)
-    return text
 
 
 class Mailbox(IdleWaiting):
@@ -320,8 +280,11 @@ class Mailbox(IdleWaiting):
                 f"{s.timeout.total_seconds():g}s"
             )
         if isinstance(exc, LoginError):
+            # A refusal: what retrying may cure ([UNAVAILABLE]…) the login raised already.
+            words = self._scrub(server_words(exc))
+            code = response_code(words)
             return MailboxError(
-                f"login refused for user {s.username}: {self._scrub(_server_text(exc))}"
+                f"login refused for user {s.username}: {without_code(words)}", kind="login", code=code
             )
         if isinstance(exc, CapabilityError):
             return MailboxError(
@@ -334,19 +297,19 @@ class Mailbox(IdleWaiting):
             )
         if isinstance(exc, IMAPClientAbortError | EOFError):
             return self._unavailable(
-                f"connection to {self.where} closed during login: {self._scrub(str(exc))}"
+                f"connection to {self.where} closed during login: {self._scrub(server_words(exc))}"
             )
-        return MailboxError(f"cannot log in to {self.where}: {self._scrub(str(exc))}")
+        return MailboxError(f"cannot log in to {self.where}: {self._scrub(server_words(exc))}")
 
     def _scrub(self, text: str) -> str:
         if self._password:
             text = text.replace(self._password, "***")
         return scrub(text)
 
-    def _unavailable(self, message: str) -> MailboxUnavailable:
+    def _unavailable(self, message: str, *, code: str | None = None) -> MailboxUnavailable:
         # During an outage this Mailbox has already reported (IDLE lost, retries),
         # later failures — refused, reset, timed out — are the same outage.
-        return MailboxUnavailable(message, logged=self._outage_since is not None)
+        return MailboxUnavailable(message, logged=self._outage_since is not None, code=code)
 
     @property
     def outage(self) -> bool:
@@ -387,12 +350,18 @@ class Mailbox(IdleWaiting):
         if client is not None:
             with contextlib.suppress(Exception):
                 client.shutdown()
-        detail = self._scrub(str(exc)) or exc.__class__.__name__
+        detail = self._scrub(server_words(exc)) or exc.__class__.__name__
         return self._unavailable(f"connection to {self.where} lost while {doing}: {detail}")
 
     @contextlib.contextmanager
-    def _command(self, doing: str) -> Iterator[IMAPClient]:
-        """Run IMAP commands, turning library errors into MailboxError."""
+    def _command(self, doing: str, command: Command = "other") -> Iterator[IMAPClient]:
+        """Run IMAP commands, turning library errors into MailboxError.
+
+        A refusal is decided on its response code, else on ``command``
+        (:func:`~refmail.incoming.responses.failure_kind`): one that retrying
+        may cure (``[UNAVAILABLE]``, ``[INUSE]``…) drops the connection and is
+        raised as :class:`MailboxUnavailable`, like a lost connection.
+        """
         self.connect()
         assert self._client is not None
         try:
@@ -400,7 +369,18 @@ class Mailbox(IdleWaiting):
         except _LOST as exc:
             raise self._lost(exc, doing) from None
         except IMAPClientError as exc:
-            raise MailboxError(f"the server refused {doing}: {self._scrub(str(exc))}") from None
+            raise self._refused(exc, doing, command) from None
+
+    def _refused(self, exc: IMAPClientError, doing: str, command: Command) -> MailboxError:
+        words = self._scrub(server_words(exc))
+        code = response_code(words)
+        kind = failure_kind(command, code)
+        if kind == "unavailable":
+            self._lost(exc, doing)  # a new session is the likeliest cure
+            return self._unavailable(
+                f"{self.where} refused {doing} for now: {without_code(words)}", code=code
+            )
+        return MailboxError(f"the server refused {doing}: {without_code(words)}", kind=kind, code=code)
 
     # -- folder ---------------------------------------------------------------
     def select(self) -> int:
@@ -415,7 +395,8 @@ class Mailbox(IdleWaiting):
         messages it cannot process (:meth:`flag` sets nothing there).
         """
         folder = self.settings.folder
-        with self._command(f"opening folder {folder!r}") as client:
+        doing = f"opening folder {folder!r}"
+        with self._command(doing, "select") as client:
             try:
                 info = client.select_folder(folder, readonly=self._examine)
             except IMAPClientReadOnlyError:
@@ -432,12 +413,27 @@ class Mailbox(IdleWaiting):
             except IMAPClientAbortError:
                 raise
             except IMAPClientError as exc:
-                text = _server_text(exc)
-                if "NONEXISTENT" in text.upper() or "doesn't exist" in text:
-                    raise MailboxError(f"no folder {folder!r} on the server", kind="folder") from None
-                raise MailboxError(f"cannot open folder {folder!r}: {text}", kind="folder") from None
+                raise self._not_opened(client, exc) from None
         self._select_info = info
         return int(info[b"UIDVALIDITY"])
+
+    def _not_opened(self, client: IMAPClient, exc: IMAPClientError) -> MailboxError:
+        """Why SELECT failed: by its response code, else by asking LIST whether the folder exists."""
+        folder = self.settings.folder
+        words = self._scrub(server_words(exc))
+        code = response_code(words)
+        kind = failure_kind("select", code)
+        if kind == "unavailable":
+            return self._refused(exc, f"opening folder {folder!r}", "select")
+        if code is None:
+            # No code (Cyrus: "NO Mailbox does not exist"): LIST tells a missing
+            # folder from one this account may not open (RFC 3501 §6.3.8).
+            with contextlib.suppress(IMAPClientError):
+                if not client.list_folders("", folder):
+                    code = "NONEXISTENT"
+        if code in ("NONEXISTENT", "TRYCREATE"):
+            return MailboxError(f"no folder {folder!r} on the server", kind="folder", code=code)
+        return MailboxError(f"cannot open folder {folder!r}: {without_code(words)}", kind=kind, code=code)
 
     @property
     def read_only(self) -> bool:
@@ -513,7 +509,7 @@ class Mailbox(IdleWaiting):
                     uidvalidity,
                 )
         watched = self._take_watch()  # how IDLE did since the last fetch, judged below
-        with self._command("searching for new mail") as client:
+        with self._command("searching for new mail", "search") as client:
             # EXISTS responses from before this search concern messages it
             # will find; forget them so wait_for_mail() only sees newer ones.
             self._take_exists(client)
@@ -535,14 +531,14 @@ class Mailbox(IdleWaiting):
     ) -> Iterator[Fetched]:
         limit = self.settings.max_message_size
         # Sizes first: cheap, and an oversize message's body is never downloaded.
-        with self._command("fetching message sizes") as client:
+        with self._command("fetching message sizes", "fetch") as client:
             meta = client.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"])
         if watched is not None:  # the oldest new messages: did IDLE tell of them in time?
             self._judge_idle(watched, (m.get(b"INTERNALDATE") for m in meta.values()))
         wanted = [u for u in uids if u in meta and int(meta[u].get(b"RFC822.SIZE", 0)) <= limit]
         bodies: dict[int, dict[bytes, Any]] = {}
         if wanted:
-            with self._command("fetching messages") as client:
+            with self._command("fetching messages", "fetch") as client:
                 # BODY.PEEK[] leaves \Seen alone (RFC 3501 §6.4.5): people
                 # reading the shared inbox still see what is new to them.
                 bodies = client.fetch(wanted, ["BODY.PEEK[]"])
@@ -596,6 +592,6 @@ class Mailbox(IdleWaiting):
             )
             log.debug("not flagging UID %d: no permanent flag allowed", uid)
             return None
-        with self._command(f"flagging message {uid}") as client:
+        with self._command(f"flagging message {uid}", "store") as client:
             client.add_flags([uid], [flag], silent=True)
         return flag
