@@ -156,7 +156,7 @@ class FolderProbe(Mailbox):
     def _time_idle(self) -> IdleTest:
         """APPEND a test message on a second connection; how soon does IDLE here tell of it?"""
         folder = self.settings.folder
-        poster = Mailbox(self.settings)
+        poster = Mailbox(self.settings, tokens=self._login.tokens)  # the same sign-in
         marker = f"<refmail-check.{uuid.uuid4().hex}@refmail.invalid>"
         raw = (
             "From: refmail check <refmail-check@refmail.invalid>\r\n"
