@@ -309,9 +309,18 @@ def test_gmail_inline_forward() -> None:
         (("De", "Enviado", "Para", "CC", "Asunto"), "RV:"),
         (("De ", "Envoyé ", "À ", "Cc ", "Objet "), "TR :"),
         (("De\u00a0", "Envoyé\u00a0", "À\u00a0", "Cc\u00a0", "Objet\u00a0"), "TR:"),
+        # issue 16: the labels and prefixes of every language in refmail.mail.reply_words
+        (("Da", "Inviato", "A", "Cc", "Oggetto"), "I:"),
+        (("De", "Enviado", "Para", "Cc", "Assunto"), "ENC:"),
+        (("Van", "Verzonden", "Aan", "CC", "Onderwerp"), "Doorst:"),
+        (("Od", "Wysłano", "Do", "DW", "Temat"), "PD:"),
+        (("Från", "Skickat", "Till", "Kopia", "Ämne"), "VB:"),
+        (("Fra", "Sendt", "Til", "Cc", "Emne"), "VS:"),
+        (("Lähettäjä", "Lähetetty", "Vastaanottaja", "Kopio", "Aihe"), "VL:"),
+        (("Feladó", "Elküldve", "Címzett", "Másolat", "Tárgy"), "Tov:"),
     ],
 )
-def test_outlook_inline_forwards_in_four_languages(words: tuple[str, ...], prefix: str) -> None:
+def test_outlook_inline_forwards_in_many_languages(words: tuple[str, ...], prefix: str) -> None:
     text = OUTLOOK_FWD.format(**dict(zip(("from_", "sent", "to", "cc", "subject"), words, strict=True)))
     _assert_intro_forward(text, f"{prefix} Intro", "outlook")
 
@@ -490,3 +499,45 @@ def test_every_fixture_parses_without_defects(path: Path) -> None:
     msg = parse_message(path.read_bytes())
     assert msg.defects == []
     assert msg.from_ is not None and msg.message_id and msg.date is not None
+
+
+# -- calendar parts (issue 16): invitations are read as such, not as intros -----------------
+OUTLOOK_INVITE = (
+    b"From: Nadia Flores <nadia@floresmarketing.example>\r\n"
+    b"To: Grace Liu <grace@lumendental.example>, Omar Haddad <omar@haddadtech.example>\r\n"
+    b"CC: refs@riverside.example\r\nSubject: Coffee: Grace and Omar\r\n"
+    b"Date: Mon, 23 Nov 2026 09:00:00 -0500\r\nMessage-ID: <BN6PR1@BN6PR1.namprd01.prod.outlook.example>\r\n"
+    b"Content-Type: multipart/alternative; boundary=\"_000_BN6PR1_\"\r\nMIME-Version: 1.0\r\n"
+    b"Content-class: urn:content-classes:calendarmessage\r\nThread-Topic: Coffee: Grace and Omar\r\n"
+    b"Thread-Index: AdrBcDEFghijklmnopqrstuvwxyz\r\n\r\n"
+    b"--_000_BN6PR1_\r\nContent-Type: text/plain; charset=\"us-ascii\"\r\n\r\n"
+    b"Grace, meet Omar. Grace is looking for IT support; Omar is the IT person I mentioned.\r\n\r\n"
+    b"--_000_BN6PR1_\r\nContent-Type: text/calendar; charset=\"utf-8\"; method=REQUEST\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\n"
+    b"QkVHSU46VkNBTEVOREFSDQpNRVRIT0Q6UkVRVUVTVA0KRU5EOlZDQUxFTkRBUg0K\r\n\r\n"
+    b"--_000_BN6PR1_--\r\n"
+)
+GMAIL_INVITE = (
+    b"From: Nadia Flores <nadia@floresmarketing.example>\r\n"
+    b"To: grace@lumendental.example, omar@haddadtech.example, refs@riverside.example\r\n"
+    b"Subject: Invitation: Coffee @ Mon Nov 30, 2026 10am - 11am (EST)\r\n"
+    b"Message-ID: <000000000000abc123@google.com>\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=\"mixed\"\r\n\r\n"
+    b"--mixed\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n"
+    b"--alt\r\nContent-Type: text/plain; charset=\"UTF-8\"\r\n\r\nYou have been invited to Coffee.\r\n"
+    b"--alt\r\nContent-Type: text/calendar; charset=\"UTF-8\"\r\n\r\n"
+    b"BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nMETHOD:REQUEST\r\n"
+    b"BEGIN:VEVENT\r\nSUMMARY:Coffee\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    b"--alt--\r\n"
+    b"--mixed\r\nContent-Type: application/ics; name=\"invite.ics\"\r\n"
+    b"Content-Disposition: attachment; filename=\"invite.ics\"\r\n\r\n"
+    b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n--mixed--\r\n"
+)
+
+
+def test_calendar_parts_are_found_with_their_method() -> None:
+    outlook = parse_message(OUTLOOK_INVITE)
+    assert outlook.calendar_method == "REQUEST"
+    assert outlook.text.startswith("Grace, meet Omar.")  # the text part is still read
+    assert parse_message(GMAIL_INVITE).calendar_method == "REQUEST"  # from METHOD: in the body
+    assert parse_message(b"From: a@x.example\r\nSubject: hi\r\n\r\nhello").calendar_method is None

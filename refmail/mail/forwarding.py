@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from refmail.mail.addresses import Address, parse_address_list
+from refmail.mail.quoting import WROTE, attribution, opens_like_attribution
+from refmail.mail.reply_words import all_of, labels_of
 
 if TYPE_CHECKING:
     from refmail.mail.message import ParsedMessage
@@ -38,81 +40,30 @@ __all__ = [
 
 _H = r"[^\S\n]"  # horizontal white space, including the NBSP French puts before ":"
 
-_FORWARD_SUBJECT = re.compile(r"^\s*\[?\s*(?:fwd?|fw|wg|rv|tr|enc|doorst|vs|vb|i)\s*:", re.IGNORECASE)
 
-_GMAIL_MARKER = re.compile(
-    r"^[>\s]*-{2,}\s*(?:forwarded message|weitergeleitete nachricht|mensaje reenviado|"
-    r"message transf[ée]r[ée]|messaggio inoltrato|doorgestuurd bericht|"
-    r"mensagem encaminhada|message transmis)\s*-{2,}\s*$",
-    re.IGNORECASE,
+def _phrases(items: list[str]) -> str:
+    return "|".join(re.escape(item).replace(r"\ ", r"\s+") for item in items)
+
+
+_FORWARD_SUBJECT = re.compile(
+    rf"^\s*\[?\s*(?:{_phrases(all_of('forward_prefixes'))})\s*[:：]", re.IGNORECASE
 )
-_APPLE_MARKER = re.compile(
-    r"^[>\s]*(?:begin forwarded message|anfang der weitergeleiteten nachricht|"
-    r"inicio del mensaje reenviado|d[ée]but du message r[ée]exp[ée]di[ée]|"
-    r"inizio messaggio inoltrato|begin doorgestuurd bericht)\s*:\s*$",
-    re.IGNORECASE,
-)
-_ORIGINAL_MARKER = re.compile(
-    r"^[>\s]*-{2,}\s*(?:original message|urspr[üu]ngliche nachricht|mensaje original|"
-    r"message d'origine|messaggio originale|oorspronkelijk bericht|mensagem original)"
-    r"\s*-{2,}\s*$",
-    re.IGNORECASE,
-)
-_ATTRIBUTION = re.compile(
-    r"^[>\s]*(?:on|am|el|le|il|op|em)\b.{0,300}?"
-    r"(?:wrote|schrieb|escribi[óo]|a\s+[ée]crit|ha\s+scritto|schreef|escreveu)\s*:\s*$",
-    re.IGNORECASE,
-)
+
+# The markers and labels are those of every language in refmail.mail.reply_words.
+_GMAIL_MARKER = re.compile(rf"^[>\s]*-{{2,}}\s*(?:{_phrases(all_of('forwarded'))})\s*-{{2,}}\s*$",
+                           re.IGNORECASE)
+_APPLE_MARKER = re.compile(rf"^[>\s]*(?:{_phrases(all_of('forward_intros'))})\s*[:：]\s*$",
+                           re.IGNORECASE)
+_ORIGINAL_MARKER = re.compile(rf"^[>\s]*-{{2,}}\s*(?:{_phrases(all_of('separators'))})\s*-{{2,}}\s*$",
+                              re.IGNORECASE)
 _SEPARATOR = re.compile(r"^[>\s]*_{10,}\s*$")
 
 #: Header names as mail clients write them in forwarded blocks, by field.
-_KEYS: dict[str, tuple[str, ...]] = {
-    "from": ("from", "von", "de", "da", "van", "från", "fra", "od"),
-    "to": ("to", "an", "para", "à", "a", "aan", "till", "til"),
-    "cc": ("cc", "kopie", "copia", "kopia"),
-    "subject": (
-        "subject",
-        "betreff",
-        "asunto",
-        "objet",
-        "oggetto",
-        "onderwerp",
-        "assunto",
-        "ämne",
-        "emne",
-        "aihe",
-    ),
-    "date": (
-        "date",
-        "sent",
-        "datum",
-        "gesendet",
-        "enviado",
-        "enviada",
-        "envoyé",
-        "fecha",
-        "data",
-        "inviato",
-        "verzonden",
-        "skickat",
-        "sendt",
-        "envoyé le",
-    ),
-    "other": (
-        "bcc",
-        "reply-to",
-        "antwort an",
-        "responder a",
-        "répondre à",
-        "importance",
-        "wichtigkeit",
-        "priority",
-    ),
-}
-_KEY_OF = {name: key for key, names in _KEYS.items() for name in names}
+_FIELDS = {"from": "from", "sent": "date", "to": "to", "cc": "cc", "subject": "subject", "other": "other"}
+_KEY_OF = {label.lower(): field for kind, field in _FIELDS.items() for label in labels_of(kind)}
 _KEY_LINE = re.compile(
     rf"^[>\s]*\*?(?P<key>{'|'.join(sorted((re.escape(n) for n in _KEY_OF), key=len, reverse=True))})"
-    rf"\*?{_H}*:{_H}*\*?{_H}*(?P<value>.*)$",
+    rf"\*?{_H}*[:：]{_H}*\*?{_H}*(?P<value>.*)$",
     re.IGNORECASE,
 )
 
@@ -223,15 +174,23 @@ def _block_start(lines: list[str], i: int) -> tuple[str, int] | None:
     return None
 
 
+def _attribution(line: str) -> bool:
+    """An "On … wrote:" line of quoted reply history, in any language of the tables."""
+    text = line.lstrip(" \t>")
+    if not text or len(text) > 400 or text.rstrip()[-1:] not in (":", "：", "-"):
+        return False
+    return attribution(text, strict=True) or (opens_like_attribution(text) and bool(WROTE.search(text)))
+
+
 def _is_history_start(lines: list[str], i: int) -> bool:
     line = lines[i]
     if _SEPARATOR.match(line):
         return True
-    if _ATTRIBUTION.match(line):
+    if _attribution(line):
         return True
     # Gmail wraps a long attribution line: "On …, Name <\na@b> wrote:"
-    if i + 1 < len(lines) and len(line) < 300 and _ATTRIBUTION.match(f"{line} {lines[i + 1]}"):
-        return line.lstrip(" >").lower().startswith(("on ", "am ", "el ", "le ", "il ", "op "))
+    if i + 1 < len(lines) and len(line) < 300 and _attribution(f"{line} {lines[i + 1]}"):
+        return opens_like_attribution(line.lstrip(" >"))
     return _block_start(lines, i) is not None
 
 
@@ -263,7 +222,7 @@ def _find(text: str, subject: str) -> Forward | None:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     forward_subject = is_forward_subject(subject)
     for i in range(len(lines)):
-        if _ATTRIBUTION.match(lines[i]):
+        if _attribution(lines[i]):
             return None
         start = _block_start(lines, i)
         if start is None:

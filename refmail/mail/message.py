@@ -103,6 +103,10 @@ class ParsedMessage:
     attachments: list[ParsedMessage] = field(default_factory=list)
     #: The forwarded message: an attachment or an inline forward block.
     forwarded: Forward | None = None
+    #: The iTIP method (RFC 5546) of a calendar part (``text/calendar``, an
+    #: ``.ics`` attachment), upper-case — ``"REQUEST"`` for an invitation — or
+    #: ``"PUBLISH"`` when the part names none; None when the message has none.
+    calendar_method: str | None = None
     raw_size: int = 0
     defects: list[str] = field(default_factory=list)
     html_parts: list[str] = field(default_factory=list, repr=False)
@@ -254,6 +258,27 @@ def _payload_text(part: Message) -> str:
     return text
 
 
+_CALENDAR_TYPES = {"text/calendar", "application/ics", "text/x-vcalendar"}
+_METHOD_LINE = re.compile(rb"^METHOD:([A-Za-z-]{1,20})\s*$", re.MULTILINE)
+
+
+def _calendar_method(part: Message) -> str:
+    """The iTIP method of a calendar part: its ``method`` parameter, else the
+    ``METHOD:`` property of the iCalendar body (RFC 5545 §3.7.2)."""
+    try:
+        method = str(part.get_param("method", "") or "")
+    except Exception:
+        method = ""
+    if not method:
+        try:
+            data = part.get_payload(decode=True)
+        except Exception:
+            data = None
+        found = _METHOD_LINE.search(data[:20_000]) if isinstance(data, bytes) else None
+        method = found.group(1).decode("ascii") if found else ""
+    return method.upper() or "PUBLISH"
+
+
 def _is_attachment(part: Message) -> bool:
     disposition = str(part.get("Content-Disposition", "")).split(";", 1)[0].strip().lower()
     return disposition == "attachment"
@@ -293,6 +318,9 @@ class _Walker:
             else:
                 for child in children:
                     self.walk(child, depth + 1)
+            return
+        if ctype in _CALENDAR_TYPES or str(part.get_filename() or "").lower().endswith(".ics"):
+            self.top.calendar_method = self.top.calendar_method or _calendar_method(part)
             return
         if _is_attachment(part):
             return

@@ -107,7 +107,8 @@ def opens_like_attribution(text: str) -> bool:
 
 
 # -- separators ---------------------------------------------------------------------
-_SEPARATOR_WORDS = _alternation(all_of("separators"))
+_SEPARATOR_WORDS = _alternation(sorted({*all_of("separators"), *all_of("forwarded")},
+                                        key=lambda s: (-len(s), s)))
 _FORWARD_INTROS = _alternation(all_of("forward_intros"))
 #: "-----Original Message-----", "---------- Forwarded message ---------",
 #: "-------- Oprindelig besked --------", "Begin forwarded message:".
@@ -133,8 +134,8 @@ def is_separator(line: str) -> bool:
 # -- Outlook header blocks ---------------------------------------------------------------
 _FROM_WORDS = _alternation(labels_of("from"))
 _OTHER_WORDS = _alternation(
-    sorted({*labels_of("sent"), *labels_of("to"), *labels_of("cc"), *labels_of("subject")},
-           key=lambda s: (-len(s), s))
+    sorted({*labels_of("sent"), *labels_of("to"), *labels_of("cc"), *labels_of("subject"),
+            *labels_of("other")}, key=lambda s: (-len(s), s))
 )
 _SENT_WORDS = _alternation(labels_of("sent"))
 # A label line, optionally bold in Markdown style ("*From:* …"); French puts a
@@ -159,7 +160,7 @@ def _keys(items: list[str]) -> frozenset[str]:
 
 
 _LABEL_KEYS = _keys([*labels_of("from"), *labels_of("sent"), *labels_of("to"), *labels_of("cc"),
-                     *labels_of("subject")])
+                     *labels_of("subject"), *labels_of("other")])
 
 
 def may_be_label(line: str) -> bool:
