@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mailbox
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ class MailSource:
                 for name in os.listdir(self.path / sub)
                 if not name.startswith(".")
             )
-            for sub, name in sorted(names, key=lambda item: item[1]):
+            for sub, name in sorted(names, key=lambda item: _delivery_order(item[1])):
                 file = self.path / sub / name
                 yield str(file), file.read_bytes()
             return
@@ -111,3 +112,17 @@ def iter_messages(sources: Iterable[MailSource]) -> Iterator[tuple[str, bytes]]:
             yield from source.messages()
         except OSError as exc:
             raise SourceError(f"{source.path}: cannot read: {exc.strerror or exc}") from None
+
+
+_MAILDIR_NAME = re.compile(r"^(\d+)\.(?:M(\d+))?(?:P\d+)?(?:Q(\d+))?")
+
+
+def _delivery_order(name: str) -> tuple[int, int, int, str]:
+    """A Maildir file name as its delivery order: seconds, then microseconds,
+    then the sequence number. Python's ``mailbox`` (and others) write
+    ``1795442531.M8123P42Q3.host`` with the microseconds unpadded, so in one
+    second "M99999" sorts after "M123456" as text; as numbers it does not."""
+    m = _MAILDIR_NAME.match(name)
+    if m is None:
+        return (0, 0, 0, name)
+    return (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0), name)
