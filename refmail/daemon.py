@@ -34,7 +34,7 @@ from typing import Any
 import schedule
 
 from refmail.config import Config, format_duration
-from refmail.errors import MailboxError, StoreError
+from refmail.errors import MailboxError, SignInFailed, StoreError
 from refmail.incoming.mailbox import Fetched, Mailbox, MailboxUnavailable, Position, Retry
 from refmail.oauth.source import TokenSource
 from refmail.outgoing.outbox import DeliveryReport, OutboxItem
@@ -389,9 +389,15 @@ class Daemon:
         tried again after :meth:`Retry.delay` — 1–2 s first, then longer, up
         to ``[imap] reconnect_max`` — and anything else (a refused password, a
         certificate) at the next poll, in case an administrator fixes it.
+        A :class:`~refmail.errors.SignInFailed` ends the loop: only a person
+        can fix it (``refmail run`` exits with status 78, the mail stays).
         """
         try:
             self.cycle(retry=False)
+        except SignInFailed:
+            # Refused for good (a revoked OAuth2 sign-in, a wrong client secret):
+            # retrying cannot help and may lock the account; stop, nothing lost.
+            raise
         except MailboxUnavailable as exc:
             self.mailbox.note_outage(exc)  # a WARNING when the outage starts, then DEBUG
             self.mailbox.close()

@@ -94,7 +94,9 @@ class World:
         imap_user: str | None = None,
         password_env: str | None = None,
         clock: Clock | None = None,
+        servers: str | None = None,
     ) -> None:
+        """``servers``: TOML for the [imap] and [smtp] sections (and more) instead of ``env``'s."""
         self.env = env
         imap = env.imap_settings()
         smtp = env.smtp_settings()
@@ -109,6 +111,8 @@ class World:
                 "host": smtp.host, "port": smtp.port, "security": "none", "username": "",
                 "timeout": "10s"}.items()
         ) + "\n"
+        if servers is not None:
+            text = GROUP.replace(TRACKER, tracker) + extra + servers
         path = tmp_path / "refmail.toml"
         path.write_text(text)
         self.config = load_config(path)

@@ -451,3 +451,19 @@ def test_remembered_secrets_are_masked_in_log_records_and_text() -> None:
     assert record.getMessage() == f"> b'AUTH {MASK}'"
     remember("abc")  # too short to be a secret: ordinary words stay intact
     assert scrub("abc") == "abc"
+
+
+def test_the_cli_masks_secrets_in_every_log_handler(caplog: pytest.LogCaptureFixture) -> None:
+    from refmail.cli.commands import _setup_logging
+
+    remember("client-secret-Kx81-do-not-log")
+    _setup_logging(2, False)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="imapclient.imaplib"):
+            logging.getLogger("imapclient.imaplib").debug("> b'A1 AUTH client-secret-Kx81-do-not-log'")
+        assert "A1 AUTH ***" in caplog.text
+        assert "client-secret-Kx81-do-not-log" not in caplog.text
+    finally:
+        for handler in logging.getLogger().handlers:
+            for found in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+                handler.removeFilter(found)

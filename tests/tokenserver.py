@@ -515,6 +515,16 @@ class OAuthEnv:
 
         MailEnv(self.dovecot, self.people).send(message, mail_from, rcpt_tos)
 
+    def imap_settings(self, **overrides: Any) -> Any:
+        from mailservers import MailEnv
+
+        return MailEnv(self.dovecot, self.smtp).imap_settings(**overrides)
+
+    def smtp_settings(self, **overrides: Any) -> Any:
+        from mailservers import MailEnv
+
+        return MailEnv(self.dovecot, self.smtp).smtp_settings(**overrides)
+
     @property
     def token_path(self) -> Any:
         return self.dir / "refmail-oauth.json"

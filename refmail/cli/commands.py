@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from refmail.errors import RefmailError
+from refmail.errors import RefmailError, SignInFailed
 
 if TYPE_CHECKING:
     from refmail.config import Config
@@ -30,13 +30,28 @@ __all__ = ["cli", "main"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Exit status for a sign-in refused for good (sysexits.h EX_CONFIG): the
+#: systemd unit's RestartPreventExitStatus, so a revoked sign-in is not retried
+#: every 30 seconds until someone runs `refmail oauth login`.
+EXIT_SIGN_IN = 78
+
+
+class _SignInError(click.ClickException):
+    exit_code = EXIT_SIGN_IN
+
+
 def _friendly(func: F) -> F:
-    """Turn :class:`RefmailError` into a one-line :class:`click.ClickException`."""
+    """Turn :class:`RefmailError` into a one-line :class:`click.ClickException`.
+
+    A :class:`~refmail.errors.SignInFailed` exits with :data:`EXIT_SIGN_IN`.
+    """
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except SignInFailed as exc:
+            raise _SignInError(str(exc)) from None
         except RefmailError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -69,6 +84,11 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     if verbose < 2:
         # imapclient logs protocol lines (credentials included) at DEBUG.
         logging.getLogger("imapclient").setLevel(logging.WARNING)
+    from refmail.oauth.redaction import install
+
+    # At -vv too: every password, token and client secret refmail handled is
+    # masked in whatever a library logs (imapclient redacts LOGIN itself).
+    install()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -212,7 +232,10 @@ def referrals(ctx: click.Context, as_json: bool, status: str | None) -> None:
 def run(ctx: click.Context, once: bool, no_send: bool) -> None:
     """Run the daemon: watch the inbox and track what arrives.
 
-    SIGTERM or Ctrl-C finishes the current message and exits cleanly.
+    SIGTERM or Ctrl-C finishes the current message and exits cleanly. A
+    sign-in the mail server or the OAuth2 token endpoint refuses for good (a
+    revoked sign-in, a wrong client secret) stops it with one line saying
+    what to do and exit status 78; queued mail and unread mail wait for it.
 
     \b
     Examples:

@@ -132,6 +132,7 @@ class IdleWaiting:
     _sleep: Callable[[float], None]
     _seen: object | None
     _select_info: dict[bytes, Any] | None
+    _renew_at: float | None
 
     if TYPE_CHECKING:  # provided by Mailbox
 
@@ -140,6 +141,8 @@ class IdleWaiting:
         def _lost(self, exc: BaseException, doing: str) -> MailboxUnavailable: ...
 
         def _note_outage(self, exc: MailboxUnavailable) -> None: ...
+
+        def renew_if_due(self) -> bool: ...
 
     def idle_check_seconds(self) -> float | None:
         """How often :meth:`wait_for_mail` asks the server with NOOP; None: never.
@@ -169,9 +172,15 @@ class IdleWaiting:
         Returns False at once when ``stop()`` turns true (checked every second).
         Never raises for server trouble: a connection lost (or confused) while
         idling is dropped and True returned, so the next fetch reconnects.
+        A session signed in with an OAuth2 token is left (and True returned)
+        when the token is about to expire, so the next fetch signs in anew.
         """
         stop = stop or (lambda: False)
+        if self.renew_if_due():
+            return True
         deadline = self._clock() + timeout
+        if self._renew_at is not None:
+            deadline = min(deadline, self._renew_at)
         client = self._client
         if client is None or not self.settings.idle:
             return self._pause(timeout, stop)
@@ -181,8 +190,10 @@ class IdleWaiting:
             return self._pause(timeout, stop)
         try:
             if has_idle:
-                return self._idle(client, deadline, stop, check)
-            return self._noop_loop(deadline, stop, check or 0)
+                news = self._idle(client, deadline, stop, check)
+            else:
+                news = self._noop_loop(deadline, stop, check or 0)
+            return news or (not stop() and self.renew_if_due())
         except MailboxUnavailable as exc:
             self._note_outage(exc)  # lost; the caller's next fetch reconnects
             return True

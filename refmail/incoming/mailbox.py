@@ -238,6 +238,20 @@ class Mailbox(IdleWaiting):
         self._back()
         log.debug("logged in to %s as %s", self.where, s.username)
 
+    def renew_if_due(self) -> bool:
+        """End a session whose OAuth2 token is about to expire; True if it did.
+
+        The next command signs in again with a new token (the source renews
+        it at the same margin). Exchange would otherwise end the session
+        itself when the token expires (``BYE … AccessTokenExpired``), which
+        looks like an outage; this is a quiet, planned reconnect.
+        """
+        if self._client is None or self._renew_at is None or self._clock() < self._renew_at:
+            return False
+        log.debug("renewing the IMAP session to %s: its OAuth2 token expires soon", self.where)
+        self.close()
+        return True
+
     def close(self) -> None:
         """Log out (best effort) and forget the connection."""
         client, self._client = self._client, None
@@ -469,6 +483,7 @@ class Mailbox(IdleWaiting):
         previous item), so nothing is skipped or repeated. ``stop()`` ends the
         generator quietly during a backoff wait.
         """
+        self.renew_if_due()
         if retry is None:
             yield from self._fetch_once(position)
             return

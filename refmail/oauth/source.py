@@ -14,7 +14,7 @@ fifth of a short token's life), by the configured flow:
 
 Failures are split as the endpoint's answers are (:mod:`refmail.oauth.endpoint`):
 a temporary one (:class:`~refmail.errors.TokenUnavailable`) starts a back-off
-(1 s doubling to 5 min) during which no request is made — and while the
+(1 s doubling to 30 s, as IMAP reconnects) during which no request is made — and while the
 current token has not actually expired it is still handed out, so an endpoint
 outage shorter than the margin goes unnoticed; a permanent one
 (:class:`~refmail.errors.TokenRefused`) is remembered and raised again without
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 #: getmail6 100 s): room for a slow endpoint and a login in flight.
 REFRESH_MARGIN = 300.0
 #: Temporary failures: wait this long before the first retry, doubling up to the cap.
-BACKOFF_FIRST, BACKOFF_CAP = 1.0, 300.0
+BACKOFF_FIRST, BACKOFF_CAP = 1.0, 30.0
 #: Service-account assertions are valid for an hour at most (Google's limit).
 _ASSERTION_SECONDS = 3600
 
@@ -206,9 +206,18 @@ class TokenSource:
                 self._cached = None
 
     def seconds_left(self, token: AccessToken) -> float | None:
-        """Seconds until ``token`` should be replaced; None when its expiry is unknown."""
-        renew = token.renew_at()
-        return None if renew is None else max(0.0, renew - self._clock())
+        """Seconds a session signed in with ``token`` may last; None when its expiry is unknown.
+
+        Until the token's renewal, normally. A token handed out past it (the
+        endpoint is down) keeps its session until shortly before it really
+        expires, not a moment: else every wait would end in a reconnect.
+        """
+        renew, now = token.renew_at(), self._clock()
+        if renew is None or token.expires_at is None:
+            return None
+        if now < renew:
+            return renew - now
+        return max(1.0, token.expires_at - now - min(10.0, refresh_margin(token.lifetime) / 4))
 
     # -- obtaining ------------------------------------------------------------------------
     def _obtain(self, now: float) -> AccessToken:

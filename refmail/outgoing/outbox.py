@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from refmail.errors import TransportError
+from refmail.errors import SignInFailed, TransportError
 from refmail.outgoing.transport import PermanentFailure, TemporaryFailure, Transport
 from refmail.storage.store import Store, iso
 
@@ -422,7 +422,9 @@ class Outbox:
         server is down or refusing, trying the other messages now would only
         hammer it, and they stay queued for the next run. Permanent failures
         mark the message ``failed`` and call ``on_permanent(item, error)`` in
-        the same transaction. ``stop()`` is checked before each message.
+        the same transaction. ``stop()`` is checked before each message. A
+        :class:`~refmail.errors.SignInFailed` (the login refused for good)
+        leaves the message untouched and is raised: only a person can fix it.
 
         Must be called outside any open transaction, or "marked sent right
         after the 250" would only become true when the caller commits.
@@ -444,6 +446,10 @@ class Outbox:
                 report.errors.append(f"{item.message_id} to {item.recipient}: {error}")
                 self._working(transport)  # the server answered: it is up
                 continue
+            except SignInFailed:
+                # Refused at login for good: no attempt at this message was made,
+                # so it stays queued as it was; the caller stops and says why.
+                raise
             except TransportError as exc:
                 error = str(exc)
                 self._defer(item, error, now())
