@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from mailbuild import build, rfc822_part
 from shared import SHARED
 
-import refmail.reading.classifier as classifier
+import refmail.reading.rules.intro as intro_rules
+import refmail.reading.rules.replies as reply_rules
 from refmail.config import Config, load_config
 from refmail.mail.message import parse_message
-from refmail.reading.classification import Classification
+from refmail.reading.classification import KIND_OF, Classification, RuleName
 from refmail.reading.classifier import classify, classify_parsed
 from refmail.reading.roles import Roles
 
@@ -79,6 +80,7 @@ def intro(**overrides: Any) -> bytes:
 FIXTURES: dict[str, dict[str, Any]] = {
     "intro-cc.eml": {
         "kind": "intro",
+        "rule": "intro",
         "reason": "introduction by nadia@floresmarketing.example to 2 parties",
         "message_id": "<CAE7s9kQ2=Vn3xYpL0qq@mail.gmail.example>",
         "referrer": "nadia@floresmarketing.example",
@@ -91,6 +93,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "intro-bcc.eml": {
         "kind": "intro",
+        "rule": "intro",
         "referrer": "tom.becker@beckerroofing.example",  # sent from an alias
         "sender": "tom.becker@beckerroofing.example",
         "provider": "mei@chencpa.example",
@@ -100,6 +103,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "fwd-gmail-inline.eml": {
         "kind": "intro",  # despite In-Reply-To/References
+        "rule": "forwarded_intro",
         "reason": "inline forward (Gmail)",
         "message_id": "<CAE7s9kR88fwd0001@mail.gmail.example>",
         "referrer": "nadia@floresmarketing.example",
@@ -111,6 +115,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "fwd-outlook-inline.eml": {
         "kind": "intro",
+        "rule": "forwarded_intro",
         "reason": "inline forward (Outlook)",
         "referrer": "tom.becker@beckerroofing.example",
         "provider": "bjorn@lindqvistlaw.example",
@@ -124,6 +129,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "fwd-apple.eml": {
         "kind": "intro",
+        "rule": "forwarded_intro",
         "reason": "inline forward (Apple Mail)",
         "referrer": "mei@chencpa.example",
         "provider": "omar@haddadtech.example",
@@ -136,6 +142,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "fwd-attachment.eml": {
         "kind": "intro",  # despite In-Reply-To/References
+        "rule": "forwarded_intro",
         "reason": "forwarded as an attachment",
         "message_id": "<BY5PR11MB3990FWD2ATT@BY5PR11MB3990.namprd11.prod.outlook.example>",
         "referrer": "nadia@floresmarketing.example",  # alias mapped to the member
@@ -147,6 +154,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "fwd-outlook-de.eml": {
         "kind": "intro",
+        "rule": "forwarded_intro",
         "referrer": "klaus@weber-steuer.example",
         "provider": "bjorn@lindqvistlaw.example",
         "prospects": ["juergen@mueller-werkstatt.example"],
@@ -156,6 +164,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "intro-html-only.eml": {
         "kind": "intro",
+        "rule": "intro",
         "referrer": "omar@haddadtech.example",
         "provider": "mei@chencpa.example",
         "prospects": ["carla@rossicafe.example"],
@@ -165,6 +174,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "intro-de.eml": {
         "kind": "intro",
+        "rule": "intro",
         "referrer": "klaus@weber-steuer.example",
         "provider": "bjorn@lindqvistlaw.example",
         "prospects": ["juergen@mueller-werkstatt.example"],
@@ -177,6 +187,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "intro-es.eml": {
         "kind": "intro",
+        "rule": "intro",
         "referrer": "nadia@floresmarketing.example",
         "provider": "lucia@gomezarquitectos.example",
         "prospects": ["jorge@alvarezlandscaping.example"],
@@ -186,6 +197,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "intro-fr.eml": {
         "kind": "intro",
+        "rule": "intro",
         "referrer": "mei@chencpa.example",
         "provider": "elodie@martin-conseil.example",
         "prospects": ["helene@cliniquedubois.example"],
@@ -195,6 +207,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "reply-all-thread.eml": {
         "kind": "reply",
+        "rule": "thread_reply",
         "reason": "reply in a thread",
         "message_id": "<CAGrace0reply77@mail.gmail.example>",
         "referrer": None,
@@ -209,6 +222,7 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "reply-token-html.eml": {
         "kind": "reply",
+        "rule": "token_reply",
         "reason": "plus token r12.q7w8",
         "token": "r12.q7w8",
         "sender": "tom.becker@beckerroofing.example",
@@ -216,11 +230,20 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "command": {"thanks": True, "status": None, "stop": False},
         "as_intro": None,
     },
-    "auto-reply.eml": {"kind": "ignored", "reason": "auto-reply (Auto-Submitted: auto-replied"},
-    "oof-exchange.eml": {"kind": "ignored", "reason": "out-of-office (Exchange"},
-    "list-newsletter.eml": {"kind": "ignored", "reason": "mailing-list mail (List-Id"},
+    "auto-reply.eml": {
+        "rule": "auto_submitted",
+        "kind": "ignored",
+        "reason": "auto-reply (Auto-Submitted: auto-replied",
+    },
+    "oof-exchange.eml": {
+        "rule": "exchange_generated",
+        "kind": "ignored",
+        "reason": "out-of-office (Exchange",
+    },
+    "list-newsletter.eml": {"rule": "list_mail", "kind": "ignored", "reason": "mailing-list mail (List-Id"},
     "dsn-bounce.eml": {
         "kind": "bounce",
+        "rule": "dsn_failure",
         "reason": "delivery failure for grace@lumendental.example (Status: 5.1.1)",
         "message_id": "<20261123130005.9C1F2E3D@mx.harbornet.example>",
         "failed_recipient": "grace@lumendental.example",
@@ -233,18 +256,25 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "bounce-exim.eml": {
         "kind": "bounce",
+        "rule": "text_bounce",
         "failed_recipient": "bjorn@lindqvist-law.example",
         "in_reply_to": "<refmail.9.thanks.bjorn@harbornet.example>",
         "token": "r9.a1b2",
     },
-    "refmail-own.eml": {"kind": "ignored", "reason": "refmail's own message coming back (X-Refmail"},
+    "refmail-own.eml": {
+        "rule": "own_mail",
+        "kind": "ignored",
+        "reason": "refmail's own message coming back (X-Refmail",
+    },
     "note-no-second-party.eml": {
         "kind": "ignored",
+        "rule": "no_second_party",
         "reason": "note with no second party",
         "recipients": ["grace@lumendental.example"],
     },
     "non-member.eml": {
         "kind": "ignored",
+        "rule": "not_a_member",
         "reason": "sender sam@outsider.example is not a member",
     },
 }
@@ -271,6 +301,7 @@ def test_fixture_contract(name: str, config: Config) -> None:
         "command",
     }
     json.dumps(data)  # the parse --json output must serialise
+    assert data["rule"] == result.rule and result.kind == KIND_OF[result.rule]
     for key, value in expected.items():
         if key == "reason":
             assert value in result.reason, result.reason
@@ -320,30 +351,31 @@ def test_sample_reply_fields() -> None:
 
 # -- 1. mail that must never start a referral ------------------------------------------------
 @pytest.mark.parametrize(
-    ("header", "reason"),
+    ("header", "reason", "rule"),
     [
-        (("Auto-Submitted", "auto-generated"), "Auto-Submitted: auto-generated"),
-        (("Auto-Submitted", "auto-replied; owner-email=x@y.example"), "Auto-Submitted"),
-        (("X-Autoreply", "yes"), "X-Autoreply"),
-        (("X-Autorespond", "Out of office"), "X-Autorespond"),
-        (("Precedence", "bulk"), "Precedence: bulk"),
-        (("Precedence", "junk"), "Precedence: junk"),
-        (("Precedence", "list"), "Precedence: list"),
-        (("Precedence", "auto_reply"), "Precedence: auto_reply"),
-        (("X-MS-Exchange-Inbox-Rules-Loop", "omar@haddadtech.example"), "Exchange"),
-        (("X-MS-Exchange-Generated-Message-Source", "Mailbox Rules Agent"), "Exchange"),
-        (("List-Id", "<news.harborchamber.example>"), "List-Id"),
-        (("List-Unsubscribe", "<mailto:unsub@x.example>"), "List-Unsubscribe"),
-        (("List-Post", "<mailto:list@x.example>"), "List-Post"),
-        (("X-Refmail", "0.1.0"), "refmail's own message"),
+        (("Auto-Submitted", "auto-generated"), "Auto-Submitted: auto-generated", "auto_submitted"),
+        (("Auto-Submitted", "auto-replied; owner-email=x@y.example"), "Auto-Submitted", "auto_submitted"),
+        (("X-Autoreply", "yes"), "X-Autoreply", "autoreply_header"),
+        (("X-Autorespond", "Out of office"), "X-Autorespond", "autoreply_header"),
+        (("Precedence", "bulk"), "Precedence: bulk", "precedence"),
+        (("Precedence", "junk"), "Precedence: junk", "precedence"),
+        (("Precedence", "list"), "Precedence: list", "precedence"),
+        (("Precedence", "auto_reply"), "Precedence: auto_reply", "precedence"),
+        (("X-MS-Exchange-Inbox-Rules-Loop", "omar@haddadtech.example"), "Exchange", "exchange_generated"),
+        (("X-MS-Exchange-Generated-Message-Source", "Mailbox Rules Agent"), "Exchange", "exchange_generated"),
+        (("List-Id", "<news.harborchamber.example>"), "List-Id", "list_mail"),
+        (("List-Unsubscribe", "<mailto:unsub@x.example>"), "List-Unsubscribe", "list_mail"),
+        (("List-Post", "<mailto:list@x.example>"), "List-Post", "list_mail"),
+        # Nadia is not the tracker: to this group, that is another refmail writing.
+        (("X-Refmail", "0.1.0"), "refmail's own message", "other_refmail"),
     ],
 )
 def test_automatic_mail_is_ignored_even_when_it_looks_like_an_intro(
-    header: tuple[str, str], reason: str, config: Config
+    header: tuple[str, str], reason: str, rule: str, config: Config
 ) -> None:
     assert run(intro(), config).kind == "intro"  # the same message without the header
     result = run(intro(headers=[header]), config)
-    assert result.kind == "ignored"
+    assert (result.kind, result.rule) == ("ignored", rule)
     assert reason in result.reason
 
 
@@ -361,6 +393,7 @@ def test_automatic_mail_is_ignored_even_when_it_looks_like_an_intro(
 def test_out_of_office_subjects(subject: str, config: Config) -> None:
     result = run(intro(subject=subject), config)
     assert (result.kind, result.reason.split(" (")[0]) == ("ignored", "out-of-office")
+    assert result.rule == RuleName.OUT_OF_OFFICE_SUBJECT
 
 
 def test_auto_submitted_no_and_outlook_suppress_header_are_ordinary_mail(config: Config) -> None:
@@ -597,7 +630,7 @@ def test_roles_get_the_inner_text_and_parties_of_a_forward(
     config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spy = _RolesSpy()
-    monkeypatch.setattr(classifier, "assign_roles", spy)
+    monkeypatch.setattr(intro_rules, "assign_roles", spy)
     text = (
         "Please track.\n\n---------- Forwarded message ---------\n"
         "From: Nadia Flores <nadia@floresmarketing.example>\nDate: Thu\nSubject: Intro\n"
@@ -620,7 +653,7 @@ def test_roles_failure_leaves_roles_unknown(config: Config, monkeypatch: pytest.
     def broken(text: str, parties: list[Any], config: Config) -> Roles:
         raise ValueError("boom")
 
-    monkeypatch.setattr(classifier, "assign_roles", broken)
+    monkeypatch.setattr(intro_rules, "assign_roles", broken)
     result = classify(intro(), config)
     assert result.kind == "intro" and result.provider is None
     assert "roles unknown (ValueError)" in result.reason
@@ -632,7 +665,8 @@ def test_reply_extraction_failure_keeps_the_whole_text(
     def broken(text: str, **kwargs: Any) -> str:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(classifier, "extract_reply", broken)
+    monkeypatch.setattr(reply_rules, "extract_reply", broken)
+    monkeypatch.setattr(intro_rules, "extract_reply", broken)
     result = classify(intro(in_reply_to="<x@y.example>", plain="WON 300"), config)
     assert result.kind == "reply" and result.reply_text == "WON 300"
     assert "RuntimeError" in result.reason
@@ -654,6 +688,7 @@ FIXTURE_BYTES += [p.read_bytes() for p in sorted(SAMPLES.glob("*.eml"))]
 def _check(raw: bytes, config: Config) -> None:
     result = run(raw, config)
     assert result.kind in KINDS and result.reason
+    assert result.kind == KIND_OF[result.rule]
     json.dumps(result.to_json())
 
 

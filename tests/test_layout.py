@@ -127,15 +127,16 @@ def test_the_layer_check_sees_lazy_and_type_checking_imports(tmp_path: Path) -> 
 def readme_modules() -> set[str]:
     """Module paths the README's "How it is built" map names, as ``refmail/…/x.py``.
 
-    The map has one heading per folder (``### `refmail/mail/` — …``) and a
-    table of that folder's modules under it.
+    The map has one heading per folder (``### `refmail/mail/` — …``, nested
+    ones too: ``### `refmail/reading/rules/` — …``) and a table of that
+    folder's modules under it.
     """
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## How it is built", 1)[1].split("\n## ", 1)[0]
     named: set[str] = set()
     folder: str | None = None
     for line in section.splitlines():
-        heading = re.match(r"^### `(refmail/(?:[a-z_]+/)?)`", line)
+        heading = re.match(r"^### `(refmail/(?:[a-z_]+/)*)`", line)
         if heading:
             folder = heading.group(1)
         elif line.startswith("|") and folder is not None:

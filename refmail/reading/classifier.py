@@ -1,20 +1,28 @@
 """Deciding what one raw message is: an intro, a reply, a bounce, or ignored.
 
-The precedence is the SPEC contract of ``refmail parse`` ("The contracts"):
+A message is read once into an :class:`~refmail.reading.envelope.Envelope`,
+then judged by :data:`CHAIN`, an ordered list of small named rules (GNU
+Mailman 3's chains and rules are the model): the first rule that decides
+wins, and its :class:`~refmail.reading.classification.RuleName` travels with
+the result beside the human ``reason``. The order is the SPEC contract of
+``refmail parse`` ("The contracts"):
 
 1. mail that must never start a referral or a reply loop — bounces,
-   auto-replies, list mail, refmail's own mail coming back — is ``bounce`` or
-   ``ignored`` first, whatever else it looks like;
+   refmail's own mail coming back, auto-replies, list mail, reports, the mail
+   system — is ``bounce`` or ``ignored`` first, whatever else it looks like;
+   bounces lead, because a bounce also carries the marks of automatic mail
+   and must still be recorded against the message it returns;
 2. then a message that answers another (``In-Reply-To``/``References``, or sent
    to a plus-token address of the tracker) is a ``reply``: a reply-all inside
    an intro thread looks like a new intro from the replier, and is not one —
    except a forward of an intro, which stays an intro even when the mail
-   client kept the threading headers;
+   client kept the threading headers (so that exception is tried first);
 3. only then an ``intro``, if it comes from a member (unless membership is
    open) and names at least two parties.
 
-With ``[security] require_authenticated_sender``, an intro or reply whose From
-domain the receiving server did not authenticate becomes ``ignored`` last.
+:data:`CHECKS` then judge the verdict itself: with ``[security]
+require_authenticated_sender``, an intro or reply whose From the receiving
+server did not authenticate becomes ``ignored``.
 
 :func:`classify` is pure — bytes and config in, a :class:`Classification` out —
 and never raises: whatever lands in a shared inbox must not stop the rest.
@@ -22,464 +30,54 @@ and never raises: whatever lands in a shared inbox must not stop the rest.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-
 from refmail.config import Config
-from refmail.mail.authresults import authenticated
-from refmail.mail.message import Address, ParsedMessage, is_forward_subject, parse_address_list, parse_message
-from refmail.mail.reply import extract_reply
-from refmail.reading.classification import Classification, Command
-from refmail.reading.command import parse_command
-from refmail.reading.roles import Party, assign_roles
+from refmail.mail.message import ParsedMessage, parse_message
+from refmail.reading.classification import Classification, RuleName
+from refmail.reading.envelope import read_envelope
+from refmail.reading.rules import Check, Rule, automatic, bounce, intro, replies
+from refmail.reading.rules.authenticity import require_authenticated_sender
 
-__all__ = ["classify", "classify_parsed"]
+__all__ = ["CHAIN", "CHECKS", "classify", "classify_parsed"]
 
-_DAEMON_LOCALS = {"mailer-daemon", "mailerdaemon", "mail-daemon", "postmaster", "mdaemon"}
-_DAEMON_NAME = re.compile(r"mail delivery (?:sub)?system|mailer.?daemon|postmaster", re.I)
-_DSN_SUBJECT = re.compile(
-    r"undeliver|undelivered|delivery (?:status notification|failure|has failed)|"
-    r"returned mail|failure notice|mail delivery failed|could not be delivered|"
-    r"nondeliverable|non remis|unzustellbar|no se puede entregar|rejected|delivery problem",
-    re.I,
+#: The SPEC's precedence, first rule first. Every message reaches the last
+#: rule unless an earlier one decides, and the last one always decides.
+CHAIN: tuple[Rule, ...] = (
+    # 1. mail that must never start a referral or a reply loop
+    bounce.delivery_report,
+    bounce.text_bounce,
+    automatic.own_mail,
+    automatic.auto_submitted,
+    automatic.autoreply_header,
+    automatic.precedence,
+    automatic.exchange_generated,
+    automatic.out_of_office_subject,
+    automatic.list_mail,
+    automatic.automatic_report,
+    automatic.null_return_path,
+    automatic.mail_system,
+    # 2. a message that answers another is a reply — but a forwarded intro is an intro
+    replies.forwarded_intro,
+    replies.reply,
+    # 3. only then an introduction
+    intro.introduction,
 )
-_DSN_BODY = re.compile(
-    r"could not be delivered|couldn't be delivered|delivery to the following recipient|"
-    r"following address(?:es)? failed|permanent(?:ly)? (?:error|fatal|failed)|"
-    r"user unknown|no such user|mailbox unavailable|address rejected|"
-    r"recipient address rejected|final-recipient:|\b5\.\d\.\d+\b|\b550\b",
-    re.I,
-)
-_DSN_FAILED_AFTER = re.compile(
-    r"(?:final-recipient:\s*rfc822;|following address(?:es)? failed:|"
-    r"delivery to the following recipients? failed(?: permanently)?:|"
-    r"could not be delivered to(?: one or more recipients)?:?|"
-    r"couldn't be delivered to|your message to|message to the following|"
-    r"recipient address rejected:|recipient address:|unknown user:?)",
-    re.I,
-)
-_ORIGINAL_IN_TEXT = re.compile(
-    r"copy of the (?:original )?message|original message follows|"
-    r"below this line is a copy|-{3,}\s*original message\s*-{3,}|returned message",
-    re.I,
-)
-_OOF_SUBJECT = re.compile(
-    r"^\s*(?:(?:re|aw|wg|rv|tr|sv)\s*:\s*)*(?:automatic reply|auto[- ]?reply|autoreply|"
-    r"out of (?:the )?office|abwesenheitsnotiz|automatische antwort|"
-    r"respuesta autom[áa]tica|fuera de la oficina|r[ée]ponse automatique|absence du bureau|"
-    r"risposta automatica|fuori sede|afwezigheidsbericht|automatisch antwoord)\b",
-    re.I,
-)
-_PRECEDENCE_AUTO = {"bulk", "junk", "list", "auto_reply"}
-_FORWARD_STYLES = {
-    "attachment": "forwarded as an attachment",
-    "gmail": "inline forward (Gmail)",
-    "thunderbird": "inline forward (Thunderbird)",
-    "apple": "inline forward (Apple Mail)",
-    "outlook": "inline forward (Outlook)",
-}
 
-
-def _short(value: str, limit: int = 60) -> str:
-    value = " ".join(value.split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
-def _local(address: str) -> str:
-    return address.rpartition("@")[0].lower()
-
-
-# -- 1. mail that must never start a referral -------------------------------
-def _auto_reply_reason(msg: ParsedMessage) -> str | None:
-    """Why this is an automatic message (RFC 3834 and vendor headers), or None."""
-    auto = msg.header("Auto-Submitted")
-    if auto is not None:
-        # RFC 3834 §5: any value but "no" (parameters and comments aside) is automatic.
-        value = re.split(r"[;(\s]", auto.strip(), maxsplit=1)[0].lower()
-        if value and value != "no":
-            return f"auto-reply (Auto-Submitted: {_short(auto)})"
-    for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autogenerated"):
-        value = msg.header(name)
-        if value is not None and value.strip().lower() not in ("no", "false", "0"):
-            return f"auto-reply ({name}: {_short(value)})"
-    precedence = (msg.header("Precedence") or "").strip().lower()
-    if precedence in _PRECEDENCE_AUTO:
-        kind = "auto-reply" if precedence == "auto_reply" else f"{precedence} mail"
-        return f"{kind} (Precedence: {precedence})"
-    # Exchange marks what its inbox rules and out-of-office assistant send.
-    # X-Auto-Response-Suppress is *not* used: Outlook sets it on ordinary mail.
-    for name in ("X-MS-Exchange-Inbox-Rules-Loop", "X-MS-Exchange-Generated-Message-Source"):
-        value = msg.header(name)
-        if value is not None:
-            return f"out-of-office (Exchange {name}: {_short(value)})"
-    if _OOF_SUBJECT.match(msg.subject):
-        return f"out-of-office (subject: {_short(msg.subject)})"
-    return None
-
-
-def _list_reason(msg: ParsedMessage) -> str | None:
-    # RFC 2369 / RFC 2919 list headers: newsletters and discussion lists.
-    for name in ("List-Id", "List-Unsubscribe", "List-Post"):
-        value = msg.header(name)
-        if value is not None:
-            return f"mailing-list mail ({name}: {_short(value)})"
-    return None
-
-
-def _own_mail_reason(msg: ParsedMessage, config: Config) -> str | None:
-    marker = msg.header("X-Refmail")
-    if marker is not None:
-        return f"refmail's own message coming back (X-Refmail: {_short(marker)})"
-    if msg.from_ and config.is_tracking_address(msg.from_.address):
-        return f"refmail's own message coming back (From: {msg.from_.address})"
-    return None
-
-
-def _is_daemon(msg: ParsedMessage) -> bool:
-    if msg.from_ is None:
-        return False
-    return _local(msg.from_.address) in _DAEMON_LOCALS or bool(_DAEMON_NAME.search(msg.from_.name))
-
-
-def _failed_from_text(text: str, ignore: set[str]) -> str | None:
-    """The undeliverable address in a free-text bounce, as best we can."""
-    # Message-IDs look like addresses ("<1234$abcd@host>"); never report one.
-    ids = re.findall(r"message-?id:\s*<([^<>\s]+@[^<>\s]+)>", text, re.I)
-    ignore = ignore | {m.lower() for m in ids}
-    for match in _DSN_FAILED_AFTER.finditer(text):
-        window = text[match.end() : match.end() + 400]
-        for addr in parse_address_list(window):
-            if addr.address not in ignore and _local(addr.address) not in _DAEMON_LOCALS:
-                return addr.address
-    # qmail / Postfix: "<user@host>:" at the start of a line.
-    line = re.search(r"^\s*<([^<>\s]+@[^<>\s]+)>\s*:", text, re.M)
-    if line and line.group(1).lower() not in ignore:
-        return line.group(1).lower()
-    for addr in parse_address_list(text[:4000]):
-        if addr.address not in ignore and _local(addr.address) not in _DAEMON_LOCALS:
-            return addr.address
-    return None
-
-
-def _original_in_text(text: str) -> ParsedMessage | None:
-    """The returned original written into a bounce's text (Exim, qmail)."""
-    match = _ORIGINAL_IN_TEXT.search(text)
-    if not match:
-        return None
-    line_end = text.find("\n", match.end())
-    if line_end < 0:
-        return None
-    rest = text[line_end + 1 :].lstrip("\n")
-    rest = "\n".join(line.lstrip() for line in rest.split("\n"))
-    original = parse_message(rest.encode("utf-8", "replace"))
-    return original if original.message_id or original.from_ else None
-
-
-def _recipient_tokens(msg: ParsedMessage, config: Config) -> Iterable[str]:
-    for address in [*(a.address for a in (*msg.to, *msg.cc)), *msg.delivered_to]:
-        tag = config.plus_tag(address)
-        if tag:
-            yield tag
-
-
-def _bounce(msg: ParsedMessage, config: Config) -> Classification | None:
-    """A delivery failure report (RFC 3464), or a free-text bounce from a mail daemon."""
-    failed: str | None = None
-    status = ""
-    if msg.is_multipart_report and (msg.report_type == "delivery-status" or msg.delivery_status):
-        actions = []
-        for block in msg.delivery_status:
-            recipient = block.get("final-recipient") or block.get("original-recipient")
-            if not recipient:
-                continue
-            action = block.get("action", "").lower()
-            actions.append(action or "?")
-            # RFC 3464 §2.3.3: Action "failed"; a 5.x.x Status means the same.
-            if action == "failed" or (not action and block.get("status", "").startswith("5")):
-                addresses = parse_address_list(recipient.partition(";")[2] or recipient)
-                if addresses and failed is None:
-                    failed = addresses[0].address
-                    status = block.get("status", "")
-        if (
-            failed is None
-            and actions
-            and all(a in ("delayed", "delivered", "relayed", "expanded") for a in actions)
-        ):
-            return _classification(
-                msg,
-                config,
-                "ignored",
-                f"delivery status notification, not a failure (Action: {', '.join(actions)})",
-            )
-        if failed is None:
-            failed = _failed_from_text(msg.text, _ignore_set(msg, config))
-        original = msg.returned
-    elif (msg.return_path == "" or _is_daemon(msg)) and (
-        _DSN_SUBJECT.search(msg.subject) or _DSN_BODY.search(msg.text[:8000])
-    ):
-        failed = _failed_from_text(msg.text, _ignore_set(msg, config))
-        original = msg.attachments[0] if msg.attachments else _original_in_text(msg.text)
-    else:
-        return None
-    reason = f"delivery failure for {failed or 'an unknown recipient'}"
-    reason += f" (Status: {status})" if status else " (bounce)"
-    result = _classification(msg, config, "bounce", reason)
-    result.failed_recipient = failed
-    if original is not None:
-        # Point at the original like a reply would, so the tracker finds the
-        # nudge the bounce concerns through In-Reply-To/References.
-        result.in_reply_to = original.message_id or original.in_reply_to
-        result.references = [*original.references]
-        if original.message_id and original.message_id not in result.references:
-            result.references.append(original.message_id)
-        for address in (original.return_path or "", original.from_.address if original.from_ else ""):
-            tag = config.plus_tag(address) if address else None
-            if tag:
-                result.token = tag
-                break
-    if result.token is None:
-        result.token = next(iter(_recipient_tokens(msg, config)), None)
-    return result
-
-
-def _ignore_set(msg: ParsedMessage, config: Config) -> set[str]:
-    ignore = {config.group.tracking_address}
-    ignore.update(a.address for a in (*msg.to, *msg.cc) if config.is_tracking_address(a.address))
-    ignore.update(a for a in msg.delivered_to if config.is_tracking_address(a))
-    if msg.from_:
-        ignore.add(msg.from_.address)
-    return ignore
-
-
-def _never_a_referral(msg: ParsedMessage, config: Config) -> Classification | None:
-    bounce = _bounce(msg, config)
-    if bounce is not None:
-        return bounce
-    for reason in (_own_mail_reason(msg, config), _auto_reply_reason(msg), _list_reason(msg)):
-        if reason:
-            return _classification(msg, config, "ignored", reason)
-    if msg.is_multipart_report:
-        kind = msg.report_type or "unknown"
-        return _classification(msg, config, "ignored", f"automatic report (report-type={kind})")
-    if msg.return_path == "":
-        return _classification(msg, config, "ignored", "automatic message (null Return-Path <>)")
-    if _is_daemon(msg):
-        sender = msg.from_.address if msg.from_ else "?"
-        return _classification(msg, config, "ignored", f"message from the mail system ({sender})")
-    return None
-
-
-# -- shared fields ------------------------------------------------------------
-def _names(config: Config, *groups: Iterable[Address | None]) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for group in groups:
-        for addr in group:
-            if (
-                addr
-                and addr.address
-                and addr.name
-                and "@" not in addr.name
-                and not config.is_tracking_address(addr.address)
-            ):
-                names.setdefault(config.canonical(addr.address), addr.name)
-    return names
-
-
-def _recipients(addresses: Iterable[Address], config: Config) -> list[str]:
-    out: list[str] = []
-    for addr in addresses:
-        if not addr.address or config.is_tracking_address(addr.address):
-            continue
-        canonical = config.canonical(addr.address)
-        if canonical not in out:
-            out.append(canonical)
-    return out
-
-
-def _classification(msg: ParsedMessage, config: Config, kind: str, reason: str) -> Classification:
-    """A Classification with the fields every kind carries."""
-    return Classification(
-        kind=kind,  # type: ignore[arg-type]
-        reason=reason,
-        message_id=msg.message_id,
-        sender=config.canonical(msg.from_.address) if msg.from_ else None,
-        subject=msg.subject,
-        date=msg.date_iso,
-        in_reply_to=msg.in_reply_to,
-        references=list(msg.references),
-        recipients=_recipients([*msg.to, *msg.cc], config),
-        names=_names(config, [msg.from_], msg.to, msg.cc),
-    )
-
-
-# -- 3. the message read as an intro ----------------------------------------
-def _intro_text(text: str) -> str:
-    """The intro's own words: quoted history and signature removed (roles read this)."""
-    try:
-        own = extract_reply(text)
-    except Exception:  # a failure here must not lose the intro
-        return text
-    return own if own.strip() else text
-
-
-def _read_intro(msg: ParsedMessage, config: Config) -> Classification:
-    """The message read as an introduction: ``intro``, or ``ignored`` with why not."""
-    forward = msg.forwarded
-    if forward is not None:
-        sender, to, cc, text = forward.from_, forward.to, forward.cc, forward.text
-        how = f"{_FORWARD_STYLES.get(forward.style, 'forward')}: introduction"
-    else:
-        sender, to, cc, text = msg.from_, msg.to, msg.cc, msg.text
-        how = "introduction"
-    if sender is None or not sender.address:
-        return _classification(msg, config, "ignored", "no sender address to take as referrer")
-    referrer = config.canonical(sender.address)
-    if config.is_tracking_address(referrer):
-        return _classification(msg, config, "ignored", "a forward of refmail's own message")
-    if not config.group.open_membership and not config.is_member(referrer):
-        return _classification(
-            msg,
-            config,
-            "ignored",
-            f"sender {referrer} is not a member of the group (open_membership is false)",
-        )
-    parties = [p for p in _recipients([*to, *cc], config) if p != referrer]
-    if len(parties) < 2:
-        who = f" ({parties[0]})" if parties else ""
-        return _classification(
-            msg,
-            config,
-            "ignored",
-            f"note with no second party: {len(parties)} part{'y' if len(parties) == 1 else 'ies'}"
-            f" besides the sender{who}",
-        )
-    names = _names(config, [sender], to, cc)
-    for address, name in _names(config, [msg.from_], msg.to, msg.cc).items():
-        names.setdefault(address, name)
-    try:
-        roles = assign_roles(
-            _intro_text(text),
-            [Party(address=p, name=names.get(p, ""), is_member=config.is_member(p)) for p in parties],
-            config,
-        )
-        provider, prospects, roles_reason = roles.provider, list(roles.prospects), roles.reason
-    except Exception as exc:  # roles unknown is a valid outcome: the referrer is asked
-        provider, prospects, roles_reason = None, [], f"roles unknown ({type(exc).__name__})"
-    result = _classification(
-        msg,
-        config,
-        "intro",
-        f"{how} by {referrer} to {len(parties)} parties; {roles_reason}",
-    )
-    result.referrer = referrer
-    result.parties = parties
-    result.provider = provider
-    result.prospects = prospects
-    result.names = names
-    result.forwarded = forward is not None
-    return result
-
-
-# -- 2. replies ----------------------------------------------------------------
-def _reply(msg: ParsedMessage, config: Config, token: str | None) -> Classification:
-    if token:
-        why = f"reply to refmail (plus token {token})"
-    elif msg.in_reply_to:
-        why = f"reply in a thread (In-Reply-To {_short(msg.in_reply_to)})"
-    else:
-        why = f"reply in a thread (References {_short(msg.references[-1])})"
-    result = _classification(msg, config, "reply", why)
-    result.token = token
-    try:
-        result.reply_text = _reply_text(msg)
-    except Exception as exc:
-        result.reply_text = msg.text
-        result.reason += f"; quoted text not removed ({type(exc).__name__})"
-    try:
-        result.command = parse_command(result.reply_text)
-    except Exception as exc:
-        result.command = Command()
-        result.reason += f"; command not read ({type(exc).__name__})"
-    if token is None:
-        reading = _read_intro(msg, config)
-        result.as_intro = reading if reading.kind == "intro" else None
-    return result
-
-
-def _reply_text(msg: ParsedMessage) -> str:
-    """The new text only. An HTML-only reply is cut on its HTML structure
-    (blockquotes, Outlook reply headers), which survives better than text."""
-    if msg.text_from_html and msg.html_parts:
-        own = extract_reply("", html="\n".join(msg.html_parts))
-        if own.strip():
-            return own
-    return extract_reply(msg.text)
-
-
-def _is_forwarded_intro(msg: ParsedMessage) -> bool:
-    """A forward in the sense of the reply exception: a message/rfc822 part, or a
-    forward subject with a forward block found."""
-    forward = msg.forwarded
-    if forward is None:
-        return False
-    return forward.style == "attachment" or is_forward_subject(msg.subject)
-
-
-def _require_authenticated(msg: ParsedMessage, config: Config, result: Classification) -> Classification:
-    """With ``[security] require_authenticated_sender``, an intro or reply whose From
-    the receiving server did not authenticate is ``ignored``: a forged From must
-    not create or change a referral (see :mod:`refmail.mail.authresults`)."""
-    security = config.security
-    if not security.require_authenticated_sender or result.kind not in ("intro", "reply"):
-        return result
-    from_headers = len(msg.header_all("From"))
-    if msg.from_ is None or not msg.from_.address or from_headers != 1:
-        why = "no From address" if from_headers <= 1 else f"{from_headers} From headers"
-        return _classification(msg, config, "ignored", f"sender not authenticated: {why}")
-    ok, why = authenticated(
-        msg.header_all("Authentication-Results"),
-        security.authserv_id,
-        msg.from_.address.rpartition("@")[2],
-    )
-    if not ok:
-        return _classification(msg, config, "ignored", f"sender not authenticated: {why}")
-    sender = config.canonical(msg.from_.address)
-    vouched = sender == result.referrer or config.is_member(sender)
-    if result.kind == "intro" and result.forwarded and not vouched:
-        # The forwarded intro's own From is only text in the body: nobody vouches for it
-        # but the (authenticated) forwarder, so the forwarder must be someone we trust.
-        return _classification(
-            msg,
-            config,
-            "ignored",
-            f"sender not authenticated: {result.referrer}'s intro forwarded by non-member {sender}",
-        )
-    fallback = result.as_intro
-    if fallback is not None and fallback.forwarded and sender != fallback.referrer and not vouched:
-        result.as_intro = None  # the same rule for the reply read as an intro
-    result.reason += f"; sender authenticated ({why})"
-    return result
+#: Run on the chain's verdict, in order.
+CHECKS: tuple[Check, ...] = (require_authenticated_sender,)
 
 
 def classify_parsed(msg: ParsedMessage, config: Config) -> Classification:
     """:func:`classify` for an already parsed message."""
-    return _require_authenticated(msg, config, _by_precedence(msg, config))
-
-
-def _by_precedence(msg: ParsedMessage, config: Config) -> Classification:
-    stopped = _never_a_referral(msg, config)
-    if stopped is not None:
-        return stopped
-    token = next(iter(_recipient_tokens(msg, config)), None)
-    if token is not None or msg.in_reply_to or msg.references:
-        if _is_forwarded_intro(msg):
-            # A forward keeps the thread headers in some clients; if what it
-            # carries is an intro, that is what it is (SPEC, reply exception).
-            reading = _read_intro(msg, config)
-            if reading.kind == "intro":
-                return reading
-        return _reply(msg, config, token)
-    return _read_intro(msg, config)
+    env = read_envelope(msg, config)
+    for rule in CHAIN:
+        result = rule(env, config)
+        if result is not None:
+            break
+    else:  # pragma: no cover - intro.introduction always decides
+        raise AssertionError("the classification chain decided nothing")
+    for check in CHECKS:
+        result = check(env, config, result)
+    return result
 
 
 def classify(raw: bytes, config: Config) -> Classification:
@@ -490,4 +88,8 @@ def classify(raw: bytes, config: Config) -> Classification:
     try:
         return classify_parsed(parse_message(raw), config)
     except Exception as exc:  # pragma: no cover - last line of defence for the inbox
-        return Classification(kind="ignored", reason=f"could not be classified ({type(exc).__name__})")
+        return Classification(
+            kind="ignored",
+            reason=f"could not be classified ({type(exc).__name__})",
+            rule=RuleName.UNCLASSIFIABLE,
+        )
