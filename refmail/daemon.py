@@ -43,7 +43,7 @@ from refmail.reading.classification import Classification
 from refmail.storage.store import Store, unusable
 from refmail.workflow.digest import Digest
 from refmail.workflow.planner import Planner
-from refmail.workflow.tracker import Classifier, MessageSource, Outcome, Tracker, Unclassifiable
+from refmail.workflow.tracker import Classifier, MessageSource, Outcome, OutcomeName, Tracker, Unclassifiable
 
 __all__ = ["CycleReport", "Daemon"]
 
@@ -365,7 +365,7 @@ class Daemon:
                 reason=f"{item.size} bytes, over max_message_size ({limit}); not downloaded",
                 now=now,
                 source=source,
-                outcome="too_large",
+                outcome=OutcomeName.TOO_LARGE,
                 key=f"too-large:{item.uidvalidity}:{item.uid}",
             )
         else:

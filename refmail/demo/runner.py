@@ -31,7 +31,7 @@ from refmail.demo.scenario import FileTransport, Reply, SentMail, play
 from refmail.incoming.sources import MailSource
 from refmail.storage.store import Store
 from refmail.workflow.planner import Planner
-from refmail.workflow.tracker import Outcome, Tracker
+from refmail.workflow.tracker import Outcome, OutcomeName, Tracker
 
 __all__ = ["DEMO_NOW", "DemoResult", "demo_config", "demo_messages", "run_demo"]
 
@@ -39,13 +39,13 @@ __all__ = ["DEMO_NOW", "DemoResult", "demo_config", "demo_messages", "run_demo"]
 DEMO_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/Chicago"))
 
 _OUTCOME_STYLE = {
-    "created": "bold green",
-    "duplicate_intro": "green",
-    "first_contact": "blue",
-    "thread_event": "blue",
-    "bounce": "yellow",
-    "ignored": "dim",
-    "failed": "red",
+    OutcomeName.CREATED: "bold green",
+    OutcomeName.DUPLICATE_INTRO: "green",
+    OutcomeName.FIRST_CONTACT: "blue",
+    OutcomeName.THREAD_EVENT: "blue",
+    OutcomeName.BOUNCE: "yellow",
+    OutcomeName.IGNORED: "dim",
+    OutcomeName.FAILED: "red",
 }
 
 
@@ -84,7 +84,7 @@ def _seed_maildir(path: Path, messages: list[tuple[str, bytes]]) -> MailSource:
 
 def _describe(outcome: Outcome) -> str:
     verdict = outcome.classification
-    if outcome.outcome == "created" and verdict is not None:
+    if outcome.outcome is OutcomeName.CREATED and verdict is not None:
         if verdict.provider:
             roles = f"provider {verdict.provider}; prospects {', '.join(verdict.prospects)}"
         else:
@@ -145,9 +145,9 @@ def run_demo(out: Path | None = None, *, console: Console | None = None) -> Demo
         console.print(table)
         counts = Counter(o.outcome for o in outcomes)
         console.print(
-            f"{counts['created']} referrals tracked from {len(outcomes)} messages; "
-            f"{counts['ignored']} ignored, {counts['bounce']} bounces, "
-            f"{counts['first_contact'] + counts['thread_event']} thread updates.\n"
+            f"{counts[OutcomeName.CREATED]} referrals tracked from {len(outcomes)} messages; "
+            f"{counts[OutcomeName.IGNORED]} ignored, {counts[OutcomeName.BOUNCE]} bounces, "
+            f"{counts[OutcomeName.FIRST_CONTACT] + counts[OutcomeName.THREAD_EVENT]} thread updates.\n"
         )
         console.rule("[bold]Five weeks of follow-up[/] (simulated clock)")
         replies: list[tuple[Reply, Outcome | None]] = []

@@ -27,6 +27,7 @@ from refmail.outgoing.outbox import Outbox, OutboxItem
 from refmail.policy.tokens import TokenSigner
 from refmail.reading.classification import Classification
 from refmail.storage.store import Store
+from refmail.workflow.outcomes import OutcomeName
 
 __all__ = ["Match", "Responses"]
 
@@ -51,7 +52,9 @@ class Match:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str  # nudge_reply | reply_rejected
+    """What a reply did: :attr:`OutcomeName.NUDGE_REPLY` or :attr:`OutcomeName.REPLY_REJECTED`."""
+
+    outcome: OutcomeName
     reason: str
     referral_id: int | None
 
@@ -75,7 +78,7 @@ class Responses:
             ):
                 # Never fall back to weaker matching for a token that fails:
                 # that is exactly what a forgery looks like.
-                return Verdict("reply_rejected", "reply token is not one refmail issued", None)
+                return Verdict(OutcomeName.REPLY_REJECTED, "reply token is not one refmail issued", None)
             return Match(item.referral_id or 0, item.recipient, item.step, "token", item)
         for message_id in [verdict.in_reply_to or "", *reversed(verdict.references)]:
             if message_id.startswith("<refmail."):
@@ -99,7 +102,7 @@ class Responses:
         recipient = self.config.canonical(match.recipient)
         if sender != recipient:
             return Verdict(
-                "reply_rejected",
+                OutcomeName.REPLY_REJECTED,
                 f"reply from {sender or 'an unknown sender'} to a message sent to {recipient}",
                 match.referral_id,
             )
@@ -117,7 +120,7 @@ class Responses:
             self.store.stop_person(sender, now)
             self.outbox.cancel_to(sender, "the recipient said STOP")
             self.store.add_event(rid, "stop", **common, detail={"via": match.how})
-            return Verdict("nudge_reply", f"{sender} said STOP: no more mail to them", rid)
+            return Verdict(OutcomeName.NUDGE_REPLY, f"{sender} said STOP: no more mail to them", rid)
 
         if match.step in {"consent_request", "consent_reminder"}:
             return self._consent(referral, sender, text, common, now)
@@ -126,11 +129,11 @@ class Responses:
             provider = self._provider_named(text, referral)
             if provider is None:
                 return Verdict(
-                    "nudge_reply", "could not tell from the answer which party is the provider", rid
+                    OutcomeName.NUDGE_REPLY, "could not tell from the answer which party is the provider", rid
                 )
             self.store.set_roles(rid, provider, now)
             self.store.add_event(rid, "roles_set", **common, detail={"provider": provider})
-            return Verdict("nudge_reply", f"{sender} says {provider} is the provider", rid)
+            return Verdict(OutcomeName.NUDGE_REPLY, f"{sender} says {provider} is the provider", rid)
 
         feedback = "" if _KEYWORD_ONLY.match(text) else text
         status = command.status if command is not None else None
@@ -155,16 +158,17 @@ class Responses:
             self.store.add_event(rid, "feedback", **common, detail={"text": feedback[:4000]})
             done.append("feedback")
         if not done:
-            return Verdict("nudge_reply", f"reply from {sender} with nothing to record", rid)
-        return Verdict("nudge_reply", f"{sender}: {', '.join(done)}", rid)
+            return Verdict(OutcomeName.NUDGE_REPLY, f"reply from {sender} with nothing to record", rid)
+        return Verdict(OutcomeName.NUDGE_REPLY, f"{sender}: {', '.join(done)}", rid)
 
     def _group_mail_reply(self, verdict: Classification, sender: str, now: datetime) -> Verdict:
         """A reply to a weekly summary or a notice: only STOP means something."""
         if verdict.command is not None and verdict.command.stop:
             self.store.stop_person(sender, now)
             self.outbox.cancel_to(sender, "the recipient said STOP")
-            return Verdict("nudge_reply", f"{sender} said STOP: no more mail to them", None)
-        return Verdict("nudge_reply", f"reply from {sender} to a group message; nothing to record", None)
+            return Verdict(OutcomeName.NUDGE_REPLY, f"{sender} said STOP: no more mail to them", None)
+        why = f"reply from {sender} to a group message; nothing to record"
+        return Verdict(OutcomeName.NUDGE_REPLY, why, None)
 
     def _consent(
         self, referral: dict[str, Any], sender: str, text: str, common: dict[str, Any], now: datetime
@@ -174,7 +178,7 @@ class Responses:
 
         rid = int(referral["id"])
         if referral["status"] != "proposed":
-            return Verdict("nudge_reply", f"answer from {sender} after the proposal ended", rid)
+            return Verdict(OutcomeName.NUDGE_REPLY, f"answer from {sender} after the proposal ended", rid)
         answer = read_answer(text)
         decision = answer.decision
         if answer.does_work is False:
@@ -190,10 +194,10 @@ class Responses:
                 detail={"from": "proposed", "to": "declined", "consent": True, "by": sender},
             )
             self.outbox.cancel_queued("the proposal was declined", referral_id=rid)
-            return Verdict("nudge_reply", f"{sender} declined the introduction ({decision})", rid)
+            return Verdict(OutcomeName.NUDGE_REPLY, f"{sender} declined the introduction ({decision})", rid)
         if decision == "yes":
-            return Verdict("nudge_reply", f"{sender} would like the introduction", rid)
-        return Verdict("nudge_reply", f"{sender} answered without a yes or no; kept as a note", rid)
+            return Verdict(OutcomeName.NUDGE_REPLY, f"{sender} would like the introduction", rid)
+        return Verdict(OutcomeName.NUDGE_REPLY, f"{sender} answered without a yes or no; kept as a note", rid)
 
     def _provider_named(self, text: str, referral: dict[str, Any]) -> str | None:
         """The one party an answer to the roles question names (address, then name)."""

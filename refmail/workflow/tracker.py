@@ -27,14 +27,15 @@ from typing import TYPE_CHECKING
 from refmail.config import Config
 from refmail.errors import StoreError
 from refmail.mail.limits import MAX_ID_CHARS
-from refmail.reading.classification import Classification
+from refmail.reading.classification import Classification, RuleName
 from refmail.storage.store import PartyRow, Store, unusable
+from refmail.workflow.outcomes import Outcome, OutcomeName
 
 if TYPE_CHECKING:
     from refmail.workflow.planner import Planner
     from refmail.workflow.responses import Responses
 
-__all__ = ["MessageSource", "Outcome", "Tracker", "Unclassifiable", "message_key"]
+__all__ = ["MessageSource", "Outcome", "OutcomeName", "Tracker", "Unclassifiable", "message_key"]
 
 log = logging.getLogger(__name__)
 
@@ -73,29 +74,6 @@ class MessageSource:
     folder: str | None = None
     uidvalidity: int | None = None
     uid: int | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What processing one message did.
-
-    ``outcome`` is one of: ``created`` (a new referral), ``duplicate_intro``
-    (an intro already tracked), ``thread_event``, ``first_contact``,
-    ``reply_unmatched``, ``bounce``, ``ignored``, ``failed`` (could not be
-    read or applied; recorded, never retried), ``too_large`` and ``seen``
-    (processed before; nothing done).
-    """
-
-    key: str
-    kind: str
-    outcome: str
-    reason: str
-    referral_id: int | None = None
-    classification: Classification | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome in {"failed", "too_large"}
 
 
 Classifier = Callable[[bytes, Config], Classification]
@@ -182,7 +160,7 @@ class Tracker:
         if self.store.seen(key):
             with self.store.transaction():
                 self._advance(source, now)
-            return Outcome(key, "seen", "seen", "processed before")
+            return Outcome(key, "seen", OutcomeName.SEEN, "processed before")
         if isinstance(classified, Unclassifiable):
             log.warning("message %s could not be classified: %s", key, classified.error_type)
             return self.record_failure(
@@ -249,7 +227,7 @@ class Tracker:
         reason: str,
         now: datetime,
         source: MessageSource | None = None,
-        outcome: str = "failed",
+        outcome: OutcomeName = OutcomeName.FAILED,
         key: str | None = None,
         message_id: str | None = None,
     ) -> Outcome:
@@ -314,7 +292,7 @@ class Tracker:
                 seq=seq,
                 now=now,
             )
-        return Outcome(key, verdict.kind, "rate_limited", reason, None, verdict)
+        return Outcome(key, verdict.kind, OutcomeName.RATE_LIMITED, reason, None, verdict)
 
     # -- rules ---------------------------------------------------------------
     def _advance(self, source: MessageSource, now: datetime) -> None:
@@ -329,15 +307,14 @@ class Tracker:
             return self._reply(key, verdict, now=now, silent=silent)
         if verdict.kind == "bounce":
             return self._bounce(key, verdict, now=now)
-        if verdict.reason.startswith("refmail's own message") and verdict.sender and \
-                not self.config.is_tracking_address(verdict.sender):
+        if verdict.rule is RuleName.OTHER_REFMAIL and verdict.sender:
             # Another refmail (another group's tracker) wrote to us: it is an
             # automaton, so we stop writing to it — the loop ends on our side.
             self.store.stop_person(verdict.sender, now)
-            return Outcome(key, verdict.kind, "ignored",
+            return Outcome(key, verdict.kind, OutcomeName.IGNORED,
                            f"{verdict.reason}; from another refmail, which gets no more mail",
                            None, verdict)
-        return Outcome(key, verdict.kind, "ignored", verdict.reason, None, verdict)
+        return Outcome(key, verdict.kind, OutcomeName.IGNORED, verdict.reason, None, verdict)
 
     def _intro(
         self, key: str, verdict: Classification, *, now: datetime, silent: bool
@@ -360,7 +337,7 @@ class Tracker:
                 detail={"forwarded": verdict.forwarded},
             )
             return Outcome(
-                key, "intro", "duplicate_intro",
+                key, "intro", OutcomeName.DUPLICATE_INTRO,
                 f"the same introduction is already tracked as R-{existing}", existing, verdict,
             )
         silent = silent or introduced_at < now - self.config.timing.backfill
@@ -403,7 +380,7 @@ class Tracker:
             # (three queries and every event) to find that out: 98 % of a first
             # start's intros are silent backfill.
             self._plan(referral_id, now)
-        return Outcome(key, "intro", "created", verdict.reason, referral_id, verdict)
+        return Outcome(key, "intro", OutcomeName.CREATED, verdict.reason, referral_id, verdict)
 
     def _is_proposal(self, referral_id: int) -> bool:
         row = self.store.referral(referral_id)
@@ -424,7 +401,7 @@ class Tracker:
         )
         self._plan(referral_id, now)
         return Outcome(
-            key, "intro", "proposal_introduced",
+            key, "intro", OutcomeName.PROPOSAL_INTRODUCED,
             f"the introduction proposed as R-{referral_id} was made", referral_id, verdict,
         )
 
@@ -437,11 +414,11 @@ class Tracker:
         if not self.config.group.open_membership and not self.config.is_member(sender):
             who = sender or "an unknown sender"
             reason = f"proposal from {who}, who is not a member"
-            return Outcome(key, "ignored", "ignored", reason, None, verdict)
+            return Outcome(key, "ignored", OutcomeName.IGNORED, reason, None, verdict)
         proposal = read_proposal(verdict.reply_text or "", referrer=sender, config=self.config)
         people = [p for p in proposal.people if p.address != sender]
         if len(people) < 2:
-            return Outcome(key, "ignored", "ignored",
+            return Outcome(key, "ignored", OutcomeName.IGNORED,
                            "a proposal must name the two people with their email addresses", None, verdict)
         parties_addresses = [p.address for p in people]
         provider = proposal.provider if proposal.provider in parties_addresses else None
@@ -463,7 +440,7 @@ class Tracker:
             touch=False,  # created at ``now`` a moment ago
         )
         self._plan(referral_id, now)
-        return Outcome(key, "reply", "proposed",
+        return Outcome(key, "reply", OutcomeName.PROPOSED,
                        f"consent-first proposal: asking {', '.join(asked)}", referral_id, verdict)
 
     def _thread_of(self, verdict: Classification) -> int | None:
@@ -481,7 +458,7 @@ class Tracker:
                 return Outcome(key, "reply", match.outcome, match.reason, match.referral_id, verdict)
             if match is not None:
                 applied = self.responses.apply(verdict, match, now)
-                if applied.outcome == "nudge_reply":
+                if applied.outcome is OutcomeName.NUDGE_REPLY:
                     self._plan(applied.referral_id, now)
                 return Outcome(
                     key, "reply", applied.outcome, applied.reason, applied.referral_id, verdict
@@ -494,7 +471,7 @@ class Tracker:
                 fallback = self._intro(key, verdict.as_intro, now=now, silent=silent)
                 return fallback
             return Outcome(
-                key, "reply", "reply_unmatched",
+                key, "reply", OutcomeName.REPLY_UNMATCHED,
                 "a reply to a thread refmail does not track", None, verdict,
             )
         referral = self.store.referral(referral_id)
@@ -517,14 +494,14 @@ class Tracker:
                 )
                 self._plan(referral_id, now)
             return Outcome(
-                key, "reply", "first_contact",
+                key, "reply", OutcomeName.FIRST_CONTACT,
                 f"{sender} (provider) wrote to {', '.join(to_prospect)}", referral_id, verdict,
             )
         self.store.add_event(
             referral_id, "thread_reply", at=now, actor=sender, message_id=verdict.message_id,
         )
         return Outcome(
-            key, "reply", "thread_event",
+            key, "reply", OutcomeName.THREAD_EVENT,
             f"a message in the thread of R-{referral_id} from {sender}", referral_id, verdict,
         )
 
@@ -537,7 +514,9 @@ class Tracker:
                 if item is not None:
                     self.planner.outbox.mark_bounced(item.id, verdict.reason, now)
                     self.planner.notify_failure(item, verdict.reason, now)
-                    return Outcome(key, "bounce", "bounce", verdict.reason, item.referral_id, verdict)
+                    return Outcome(
+                        key, "bounce", OutcomeName.BOUNCE, verdict.reason, item.referral_id, verdict
+                    )
         referral_id = self._thread_of(verdict)
         if referral_id is not None:
             self.store.add_event(
@@ -545,4 +524,4 @@ class Tracker:
                 message_id=verdict.message_id,
                 detail={"failed_recipient": verdict.failed_recipient, "reason": verdict.reason},
             )
-        return Outcome(key, "bounce", "bounce", verdict.reason, referral_id, verdict)
+        return Outcome(key, "bounce", OutcomeName.BOUNCE, verdict.reason, referral_id, verdict)
