@@ -7,6 +7,7 @@ made here.
 
 from __future__ import annotations
 
+from refmail.cli import oauth as _oauth  # noqa: F401  (registers `refmail oauth`)
 from refmail.cli.commands import cli, main
 
 __all__ = ["cli", "main"]

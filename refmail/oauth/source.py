@@ -198,6 +198,12 @@ class TokenSource:
                 self._cached = replace(token, new=False)  # new for this caller only
             return token
 
+    def forget(self) -> None:
+        """Drop the cached token and remembered failures: a new sign-in was just saved."""
+        with self._lock:
+            self._cached, self._permanent, self._last_failure = None, None, None
+            self._failures, self._retry_at = 0, 0.0
+
     def refused(self, token: AccessToken) -> None:
         """A mail server refused ``token``: never hand it out again (the next one is new)."""
         with self._lock:
