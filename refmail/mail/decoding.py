@@ -15,9 +15,11 @@ from email.header import Header, decode_header, make_header
 from typing import Any
 
 __all__ = [
+    "TAG",
     "decode_bytes",
     "decode_header_value",
     "decode_leniently",
+    "drop_elements",
     "header_to_str",
     "html_to_text",
     "unflow",
@@ -208,6 +210,34 @@ def decode_header_value(value: Any) -> str:
     return _ENCODED_WORD.sub(_decode_word, text)
 
 
+#: One tag, for stripping tags from HTML with a regex: no "<" inside, so a run of
+#: "<" without ">" is not rescanned from each of them ("<[^>]*>" was quadratic).
+TAG = re.compile(r"<[^<>]*>")
+_ELEMENT_START = re.compile(r"<(script|style)\b", re.IGNORECASE)
+_ELEMENT_ENDS = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")}
+
+
+def drop_elements(html: str) -> str:
+    """``html`` without its ``<script>`` and ``<style>`` elements, in linear time.
+
+    Each element's end is looked for once, from its start; an element never
+    closed takes the rest of the document (as a browser reads it), where
+    ``<(script|style)\b.*?</\1>`` searched to the end from every unclosed start.
+    """
+    out: list[str] = []
+    at = 0
+    while (start := _ELEMENT_START.search(html, at)) is not None:
+        out.append(html[at : start.start()])
+        end = _ELEMENT_ENDS[start.group(1).lower()].search(html, start.end())
+        if end is None:
+            out.append(" ")
+            return "".join(out)
+        out.append(" ")
+        at = end.end()
+    out.append(html[at:])
+    return "".join(out)
+
+
 def html_to_text(html: str) -> str:
     """HTML → text with ``html_text`` (layout-aware), never raising."""
     if not html.strip():
@@ -223,11 +253,10 @@ def html_to_text(html: str) -> str:
         return str(html_text.extract_text(tree, guess_layout=True))
     except Exception:
         # lxml refuses some documents (e.g. only a comment); strip tags instead.
-        text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", cleaned)
-        text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
+        text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", drop_elements(cleaned))
         import html as html_module
 
-        return html_module.unescape(re.sub(r"<[^>]*>", "", text)).strip()
+        return html_module.unescape(TAG.sub("", text)).strip()
 
 
 _MAX_HEADER_WORDS = 4

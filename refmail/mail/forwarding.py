@@ -45,8 +45,10 @@ def _phrases(items: list[str]) -> str:
     return "|".join(re.escape(item).replace(r"\ ", r"\s+") for item in items)
 
 
+# Possessive blanks: "\s*\[?\s*" could split a run of blanks between its two
+# halves in every way (quadratic in a Subject of blanks).
 _FORWARD_SUBJECT = re.compile(
-    rf"^\s*\[?\s*(?:{_phrases(all_of('forward_prefixes'))})\s*[:：]", re.IGNORECASE
+    rf"^\s*+\[?\s*+(?:{_phrases(all_of('forward_prefixes'))})\s*+[:：]", re.IGNORECASE
 )
 
 # The markers and labels are those of every language in refmail.mail.reply_words.

@@ -14,6 +14,7 @@ header eagerly) and it never raises on malformed headers, it records defects.
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import re
 from dataclasses import dataclass, field
@@ -35,7 +36,15 @@ from refmail.mail.decoding import (
     unfold,
 )
 from refmail.mail.forwarding import Forward, find_inline_forward, is_forward_subject
-from refmail.mail.limits import MAX_ID_CHARS, MAX_REFERENCES
+from refmail.mail.limits import (
+    MAX_ADDRESSES,
+    MAX_ID_CHARS,
+    MAX_REFERENCES,
+    MAX_TEXT_CHARS,
+    Budget,
+    bounded_field,
+    cut_at_line,
+)
 from refmail.mail.mime import read_simple
 
 __all__ = [
@@ -190,6 +199,8 @@ def _parse_addresses(raw: tuple[str, ...]) -> tuple[Address, ...]:
             continue
         seen.add(addr)
         out.append(Address(decode_header_value(name).strip().strip("\"'").strip(), addr))
+        if len(out) == MAX_ADDRESSES:
+            break
     return tuple(out)
 
 
@@ -229,8 +240,50 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _payload_text(part: Message) -> str:
-    """A leaf part's content, transfer-decoded and charset-decoded, newlines normalised."""
+def _bound_headers(msg: Message, defects: list[str]) -> None:
+    """Cut every header field of ``msg`` to its bound (:func:`bounded_field`), in place.
+
+    Before anything reads them: the standard library's own parsing of a
+    parameter list (``Content-Type``) is quadratic in hostile lengths. The
+    fields stay in order (``Authentication-Results`` trusts only the topmost);
+    ``_headers`` is the list ``Message.raw_items`` reads.
+    """
+    fields: list[tuple[str, Any]] = msg._headers  # type: ignore[attr-defined]
+    for i, (name, value) in enumerate(fields):
+        if isinstance(value, str) and len(value) > 1024:
+            kept, defect = bounded_field(name, value)
+            if defect:
+                fields[i] = (name, kept)
+                defects.append(defect)
+
+
+def _within(part: Message, budget: Budget | None, defects: list[str]) -> Message | None:
+    """``part`` as far as ``budget`` lets it be read: itself, a copy cut at a line end, or None."""
+    payload = part.get_payload()
+    if budget is None or not isinstance(payload, str):
+        return part
+    allowed = budget.take(len(payload))
+    if allowed == len(payload):
+        return part
+    if not allowed:
+        defects.append(f"{part.get_content_type()} part not read: the message's reading budget is spent")
+        return None
+    defects.append(f"{part.get_content_type()} part of {len(payload):,} characters; {allowed:,} read")
+    cut = copy.copy(part)  # the headers are shared, not changed; the payload is its own
+    cut.set_payload(cut_at_line(payload, allowed))
+    return cut
+
+
+def _payload_text(part: Message, budget: Budget | None = None, defects: list[str] | None = None) -> str:
+    """A leaf part's content, transfer-decoded and charset-decoded, newlines normalised.
+
+    With a ``budget``, only as many characters of the (still encoded) payload
+    as it allows are decoded.
+    """
+    readable = _within(part, budget, defects if defects is not None else [])
+    if readable is None:
+        return ""
+    part = readable
     try:
         data = part.get_payload(decode=True)
     except Exception:
@@ -292,9 +345,10 @@ class _Walker:
     alternative when there is one (RFC 2046 §5.1.4 lets the reader choose).
     """
 
-    def __init__(self, top: ParsedMessage, defects: list[str]) -> None:
+    def __init__(self, top: ParsedMessage, defects: list[str], budget: Budget) -> None:
         self.top = top
         self.defects = defects
+        self.budget = budget
         self.segments: list[tuple[str, str]] = []
         self.html: list[str] = []
 
@@ -302,6 +356,8 @@ class _Walker:
         if depth > MAX_DEPTH:
             self.defects.append("MIME nesting too deep; inner parts not read")
             return
+        if depth:
+            _bound_headers(part, self.defects)
         ctype = part.get_content_type()
         payload = part.get_payload()
         if ctype == "message/rfc822" or (
@@ -325,16 +381,16 @@ class _Walker:
         if _is_attachment(part):
             return
         if ctype == "text/plain":
-            self.segments.append(("plain", _payload_text(part)))
+            self.segments.append(("plain", _payload_text(part, self.budget, self.defects)))
         elif ctype == "text/html":
-            html = _payload_text(part)
+            html = _payload_text(part, self.budget, self.defects)
             self.segments.append(("html", html))
             self.html.append(html)
 
     def _alternative(self, children: list[Message], depth: int) -> None:
         results: list[_Walker] = []
         for child in children:
-            sub = _Walker(self.top, self.defects)
+            sub = _Walker(self.top, self.defects, self.budget)
             sub.walk(child, depth + 1)
             results.append(sub)
             self.html.extend(sub.html)
@@ -349,15 +405,18 @@ class _Walker:
     def _inner_message(self, part: Message, depth: int) -> ParsedMessage | None:
         payload = part.get_payload()
         if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            return _from_message(payload[0], 0, depth + 1)
-        # An .eml sent as application/octet-stream, or an unparsed rfc822 body.
-        data = part.get_payload(decode=True)
+            return _from_message(payload[0], 0, depth + 1, self.budget)
+        # An .eml sent as application/octet-stream, or an unparsed rfc822 body:
+        # what the budget allows of it (its beginning: headers, then its text).
+        readable = _within(part, self.budget, self.defects)
+        data = readable.get_payload(decode=True) if readable is not None else None
         if isinstance(data, bytes) and data.strip():
-            return _from_message(BytesParser(policy=compat32).parsebytes(data), len(data), depth + 1)
+            inner = BytesParser(policy=compat32).parsebytes(data)
+            return _from_message(inner, len(data), depth + 1, self.budget)
         return None
 
 
-def _report_parts(msg: Message, parsed: ParsedMessage, depth: int) -> None:
+def _report_parts(msg: Message, parsed: ParsedMessage, depth: int, budget: Budget) -> None:
     """Read a multipart/report: its delivery-status fields and the returned original."""
     payload = msg.get_payload()
     if not isinstance(payload, list):
@@ -367,21 +426,22 @@ def _report_parts(msg: Message, parsed: ParsedMessage, depth: int) -> None:
             continue
         ctype = part.get_content_type()
         if ctype in ("message/delivery-status", "message/global-delivery-status"):
-            parsed.delivery_status.extend(_status_blocks(part))
+            parsed.delivery_status.extend(_status_blocks(part, budget, parsed.defects))
         elif ctype in ("message/rfc822", "message/global"):
             inner = part.get_payload()
             if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-                parsed.returned = _from_message(inner[0], 0, depth + 1)
+                parsed.returned = _from_message(inner[0], 0, depth + 1, budget)
         elif ctype in ("text/rfc822-headers", "message/global-headers"):
-            text = _payload_text(part).lstrip()
+            text = _payload_text(part, budget, parsed.defects).lstrip()
             parsed.returned = _from_message(
                 BytesParser(policy=compat32).parsebytes(text.encode("utf-8"), headersonly=True),
                 0,
                 depth + 1,
+                budget,
             )
 
 
-def _status_blocks(part: Message) -> list[dict[str, str]]:
+def _status_blocks(part: Message, budget: Budget, defects: list[str]) -> list[dict[str, str]]:
     """RFC 3464 §2.1: a delivery-status body is header-like blocks separated by blank lines."""
     payload = part.get_payload()
     blocks: list[dict[str, str]] = []
@@ -392,7 +452,7 @@ def _status_blocks(part: Message) -> list[dict[str, str]]:
                 if fields:
                     blocks.append(fields)
         return blocks
-    text = _payload_text(part)
+    text = _payload_text(part, budget, defects)
     for chunk in _BLANK_LINE.split(text):
         fields = {}
         for line in unfold(chunk.replace("\n ", " ").replace("\n\t", " ")).split("\n"):
@@ -414,10 +474,14 @@ def _return_path(msg: Message) -> str | None:
     return text.strip("<>").strip().lower()
 
 
-def _from_message(msg: Message, raw_size: int, depth: int = 0) -> ParsedMessage:
+def _from_message(msg: Message, raw_size: int, depth: int = 0, budget: Budget | None = None) -> ParsedMessage:
+    """``msg`` read within the bounds of :mod:`refmail.mail.limits`; ``budget`` is shared
+    with the message this one is attached to or returned in."""
+    budget = budget or Budget()
     parsed = ParsedMessage(raw_size=raw_size)
     defects = parsed.defects
     defects.extend(type(d).__name__ for d in getattr(msg, "defects", []))
+    _bound_headers(msg, defects)
     # One pass over the fields (what msg.get_all does per call), decoded later, by name.
     parsed.raw_headers = [(str(k), v) for k, v in msg.items()]
     by_name: dict[str, list[Any]] = {}
@@ -450,8 +514,8 @@ def _from_message(msg: Message, raw_size: int, depth: int = 0) -> ParsedMessage:
         parsed.content_type = "text/plain"
     if parsed.content_type == "multipart/report":
         parsed.report_type = (str(msg.get_param("report-type", "") or "")).lower() or None
-        _report_parts(msg, parsed, depth)
-    walker = _Walker(parsed, defects)
+        _report_parts(msg, parsed, depth, budget)
+    walker = _Walker(parsed, defects, budget)
     if parsed.content_type == "multipart/report":
         # Only the human-readable parts: the status and the original are read above.
         payload = msg.get_payload()
@@ -474,6 +538,9 @@ def _from_message(msg: Message, raw_size: int, depth: int = 0) -> ParsedMessage:
     else:
         texts = plain
     parsed.text = "\n\n".join(t.strip("\n") for t in texts if t.strip())
+    if len(parsed.text) > MAX_TEXT_CHARS:
+        defects.append(f"{len(parsed.text):,} characters of text; the first {MAX_TEXT_CHARS:,} read")
+        parsed.text = cut_at_line(parsed.text, MAX_TEXT_CHARS)
     if parsed.attachments and parsed.content_type != "multipart/report":
         parsed.forwarded = Forward.from_attachment(parsed.attachments[0])
     else:
@@ -489,12 +556,24 @@ def parse_message(raw: bytes) -> ParsedMessage:
         msg = read_simple(raw)
     except Exception:  # pragma: no cover - a slip in the fast reader must not cost the message
         msg = None
+    problem = None
     try:
         if msg is None:
             msg = BytesParser(policy=compat32).parsebytes(raw)
     except Exception as exc:  # RecursionError on absurd nesting, MemoryError…
-        return ParsedMessage(raw_size=len(raw), defects=[f"unparseable: {type(exc).__name__}"])
+        problem = f"unparseable: {type(exc).__name__}"
+    if msg is None:
+        # Thousands of nested multiparts defeat the parser's recursion, not its
+        # reading of the header fields: who sent it, to whom, about what, is kept.
+        try:
+            msg = BytesParser(policy=compat32).parsebytes(raw, headersonly=True)
+            msg.set_payload("")
+        except Exception as exc:
+            return ParsedMessage(raw_size=len(raw), defects=[f"{problem}; headers: {type(exc).__name__}"])
     try:
-        return _from_message(msg, len(raw))
+        parsed = _from_message(msg, len(raw))
     except Exception as exc:
         return ParsedMessage(raw_size=len(raw), defects=[f"unreadable: {type(exc).__name__}"])
+    if problem:
+        parsed.defects.insert(0, f"{problem}; only the header fields read")
+    return parsed

@@ -206,14 +206,17 @@ _NOT_AMOUNTS = re.compile(
     r"(?:\+|\b00)\d[\d\s().-]{6,}\d|\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b"
     r"|\b\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b|\b\d{1,2}:\d{2}\b|\b\d{9,}\b"
 )
+# Matched at the end of a number (``match(text, pos)``), never on a copy of the rest:
+# a copy per number was quadratic in a long line of numbers.
 _AFTER_NUMBER = re.compile(
-    r"^\s?-?\s?(?:%|percent|prozent|por ?ciento|pour ?cent|per ?cento|st\b|nd\b|rd\b|th\b|am\b|pm\b"
+    r"\s?-?\s?(?:%|percent|prozent|por ?ciento|pour ?cent|per ?cento|st\b|nd\b|rd\b|th\b|am\b|pm\b"
     r"|x\b|times|months?|years?|weeks?|days?|hours?|hrs?|minutes?|mins?|people|employees|staff"
     r"|seats|users|licen[cs]es|units|sessions|monate?n?|jahre?n?|wochen?|tage?n?|stunden?|meses"
     r"|anos|años|semanas|dias|días|horas|mois|ans|semaines|jours|heures|mesi|anni|settimane"
-    r"|giorni|ore)\b|^\s?%",
+    r"|giorni|ore)\b|\s?%",
     re.IGNORECASE,
 )
+_WORD_NEXT = re.compile(r"\s*[A-Za-z]")
 _WON_WORD = re.compile(r"(?i)\b(?:" + _phrases(
     {f for w in LANGUAGES for f in w.keywords[Keyword.WON]} | {"gagné"}) + r")\b[\s:!–—-]*")
 _MULTIPLIERS = {"k": 1000, "thousand": 1000, "tsd": 1000, "mil": 1000, "m": 1_000_000,
@@ -255,9 +258,9 @@ def parse_amount(text: str) -> tuple[int | float, str | None] | None:
             continue  # float("9" * 400) is inf, and int(inf) raises
         if code:
             rank = 0
-        elif _AFTER_NUMBER.match(masked[m.end("num") :]):
+        elif _AFTER_NUMBER.match(masked, m.end("num")):
             continue
-        elif m.start() in after_won and not re.match(r"\s*[A-Za-z]", masked[m.end() :]):
+        elif m.start() in after_won and not _WORD_NEXT.match(masked, m.end()):
             rank = 1
         elif value >= 100 and not (mult == 1 and re.fullmatch(r"(?:19|20)\d\d", m.group("num"))):
             rank = 2

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from refmail.config import Config
+from refmail.mail.decoding import TAG, drop_elements
 from refmail.mail.reply import extract_reply
 from refmail.reading import consent_words as words
 from refmail.reading.roles import Party, assign_roles
@@ -299,6 +300,17 @@ def _people(text: str, referrer: str, config: Config) -> list[Person]:
     return [Person(address, name) for address, (_, name) in best.items()]
 
 
+# Linear on hostile HTML and text: a tag holds no "<", an anchor's label at most a
+# name's length, and a run of blanks is entered at its start only (possessive):
+# "[^>]*?", "(.*?)</a>" and "[ \t]+" from every position were quadratic.
+_MAILTO_ANCHOR = re.compile(
+    r"<a\b[^<>]*?href\s*=\s*[\"']?\s*mailto:([^\"'?<>\s]+)[^<>]*>(.{0,500}?)</a\s*>",
+    re.IGNORECASE | re.DOTALL,
+)
+_BREAKS = re.compile(r"<(?:br|/p|/div|/li|/tr|/h\d)\b[^<>]*>", re.IGNORECASE)
+_BLANKS_BEFORE_PUNCTUATION = re.compile(r"(?<![ \t])[ \t]++([,.;:!?])")
+
+
 def without_addresses(text: str) -> str:
     """``text`` with every address (and its brackets, ``mailto:``) taken out, for roles and drafts."""
     out: list[str] = []
@@ -317,7 +329,7 @@ def without_addresses(text: str) -> str:
         at = end
     out.append(text[at:])
     joined = "".join(out)
-    joined = re.sub(r"[ \t]+([,.;:!?])", r"\1", joined)
+    joined = _BLANKS_BEFORE_PUNCTUATION.sub(r"\1", joined)
     return re.sub(r"[ \t]{2,}", " ", joined)
 
 
@@ -330,16 +342,12 @@ def _mailto_anchors_as_text(html: str) -> str:
     import html as html_module
 
     def anchor(m: re.Match[str]) -> str:
-        label = re.sub(r"<[^>]*>", "", m.group(2))
+        label = TAG.sub("", m.group(2))
         return f"{label} [mailto:{m.group(1)}]"
 
-    marked = re.sub(
-        r"<a\b[^>]*?href\s*=\s*[\"']?\s*mailto:([^\"'?>\s]+)[^>]*>(.*?)</a\s*>",
-        anchor, html, flags=re.IGNORECASE | re.DOTALL,
-    )
-    marked = re.sub(r"<(?:br|/p|/div|/li|/tr|/h\d)\b[^>]*>", "\n", marked, flags=re.IGNORECASE)
-    marked = re.sub(r"<(?:style|script)\b.*?</(?:style|script)\s*>", "", marked, flags=re.I | re.S)
-    return html_module.unescape(re.sub(r"<[^>]*>", "", marked))
+    marked = _MAILTO_ANCHOR.sub(anchor, drop_elements(html))
+    marked = _BREAKS.sub("\n", marked)
+    return html_module.unescape(TAG.sub("", marked))
 
 
 def read_proposal(text: str, *, referrer: str, config: Config, html: str | None = None) -> Proposal:

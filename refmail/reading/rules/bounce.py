@@ -44,9 +44,16 @@ _DSN_FAILED_AFTER = re.compile(
 )
 _ORIGINAL_IN_TEXT = re.compile(
     r"copy of the (?:original )?message|original message follows|"
-    r"below this line is a copy|-{3,}\s*original message\s*-{3,}|returned message",
+    # A run of dashes is entered at its start only, and never given back (possessive):
+    # "-{3,}\s*" tried from every dash of a long run was quadratic.
+    r"below this line is a copy|(?<!-)-{3,}+\s*+original message\s*-{3,}|returned message",
     re.I,
 )
+# No "@" in the local part: "[^<>\s]+@" let every "@" of "<a@@@@…" be tried as
+# the separator (quadratic); only horizontal blanks before "<", so a match
+# starts at a line's start and not at each of a run of blank lines.
+_BOUNCED_ID = re.compile(r"message-?id:\s*<([^<>\s@]+@[^<>\s]+)>", re.I)
+_FAILED_LINE = re.compile(r"^[ \t]*<([^<>\s@]+@[^<>\s]+)>[ \t]*:", re.M)
 _NOT_FAILED = ("delayed", "delivered", "relayed", "expanded")
 
 
@@ -134,7 +141,7 @@ def _not_the_failure(env: Envelope, config: Config) -> set[str]:
 def _failed_from_text(text: str, ignore: set[str]) -> str | None:
     """The undeliverable address in a free-text bounce, as best we can."""
     # Message-IDs look like addresses ("<1234$abcd@host>"); never report one.
-    ids = re.findall(r"message-?id:\s*<([^<>\s]+@[^<>\s]+)>", text, re.I)
+    ids = _BOUNCED_ID.findall(text)
     ignore = ignore | {m.lower() for m in ids}
     for match in _DSN_FAILED_AFTER.finditer(text):
         window = text[match.end() : match.end() + 400]
@@ -142,7 +149,7 @@ def _failed_from_text(text: str, ignore: set[str]) -> str | None:
             if addr.address not in ignore and not is_daemon_local(addr.address):
                 return addr.address
     # qmail / Postfix: "<user@host>:" at the start of a line.
-    line = re.search(r"^\s*<([^<>\s]+@[^<>\s]+)>\s*:", text, re.M)
+    line = _FAILED_LINE.search(text)
     if line and line.group(1).lower() not in ignore:
         return line.group(1).lower()
     for addr in parse_address_list(text[:4000]):
