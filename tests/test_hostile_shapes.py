@@ -228,3 +228,13 @@ def test_the_fast_reader_takes_a_header_of_blanks() -> None:
     assert msg is not None and msg["From"] == "a@b.example"
     odd = read_simple(b"?http://" * (RUN // 8) + b"\r\n\r\nbody")
     assert odd is not None and odd.keys() == ["?http"] and odd.get_payload() == "body"
+
+
+def test_sentences_after_a_run_of_marks() -> None:
+    """``[.!?]*(?=\\s)`` scanned a run of marks to its end from each of them."""
+    from hostile_mail import _head
+
+    raw = (_head("marks", "Intro") + "\r\n" + ".?" * (RUN // 2)
+           + " Linda, Tom is the roofer I told you about!!! Tom, meet Linda.\r\n").encode()
+    verdict = classify_parsed(parse_message(raw), CONFIG)
+    assert verdict.kind == "intro" and verdict.provider == TOM
