@@ -61,6 +61,14 @@ _POOL_AFTER = 64
 _CHUNK = 32
 #: Tasks in flight per worker, ahead of the messages being applied.
 _DEPTH = 2
+#: Bytes of messages per task at most, and read ahead in all at most: what the
+#: workers hold in memory whatever the inbox holds (100 messages of 24.5 MB were
+#: 3.2 GB ahead of the one being applied).
+_CHUNK_BYTES = 4 * 1024 * 1024
+_AHEAD_BYTES = 32 * 1024 * 1024
+#: A message larger than this is classified in the daemon's process, alone: a
+#: worker would hold a pickled copy besides the daemon's.
+_POOL_MAX_BYTES = 1024 * 1024
 
 _WORKER: tuple[Classifier, Config] | None = None
 _Classified = Classification | Unclassifiable
@@ -82,6 +90,25 @@ def _worker_start(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="refmail-parent-watch", daemon=True).start()
+
+
+def _chunks(items: Iterator[Fetched]) -> Iterator[tuple[list[Fetched], bool]]:
+    """``(messages, for the workers)``: at most ``_CHUNK`` messages and ``_CHUNK_BYTES``
+    together, in order; a message over ``_POOL_MAX_BYTES`` alone, not for the workers."""
+    chunk: list[Fetched] = []
+    size = 0
+    for item in items:
+        length = len(item.raw)
+        if chunk and (length > _POOL_MAX_BYTES or len(chunk) == _CHUNK or size + length > _CHUNK_BYTES):
+            yield chunk, True
+            chunk, size = [], 0
+        if length > _POOL_MAX_BYTES:
+            yield [item], False
+            continue
+        chunk.append(item)
+        size += length
+    if chunk:
+        yield chunk, True
 
 
 def _classify_chunk(raws: list[bytes]) -> list[_Classified]:
@@ -108,6 +135,8 @@ class _Ahead:
     a cycle go one by one, classified by the tracker as before: the workers are
     for a first start or a backlog, not for the intro IDLE woke the daemon for.
     Should a worker die, the rest of the fetch is classified in this process.
+    What is read ahead is bounded in bytes as well as in messages, and a large
+    message never goes to a worker (``_chunks``).
 
     ``before_fetch`` runs before messages are pulled from the mailbox (which
     may wait on the network): the daemon commits there, so its write lock is
@@ -135,19 +164,29 @@ class _Ahead:
             workers, mp_context=multiprocessing.get_context("fork"),
             initializer=_worker_start, initargs=(os.getpid(),),
         )
-        window: deque[tuple[list[Fetched], Future[list[_Classified]]]] = deque()
+        window: deque[tuple[list[Fetched], Future[list[_Classified]] | None]] = deque()
+        chunks = _chunks(items)
+        ahead = 0  # bytes of the messages in the window
         exhausted = False
         while not exhausted or window:
             if not exhausted:
                 self.before_fetch()
-            while not exhausted and len(window) < workers * _DEPTH:
-                chunk = [item for _, item in zip(range(_CHUNK), items, strict=False)]
-                exhausted = len(chunk) < _CHUNK
-                if chunk:
-                    window.append((chunk, self.pool.submit(_classify_chunk, [i.raw for i in chunk])))
+            while not exhausted and len(window) < workers * _DEPTH and (not window or ahead < _AHEAD_BYTES):
+                step = next(chunks, None)
+                if step is None:
+                    exhausted = True
+                    break
+                chunk, pooled = step
+                ahead += sum(len(i.raw) for i in chunk)
+                future = self.pool.submit(_classify_chunk, [i.raw for i in chunk]) if pooled else None
+                window.append((chunk, future))
             if not window:
                 break
             chunk, future = window.popleft()
+            ahead -= sum(len(i.raw) for i in chunk)
+            if future is None:
+                yield from ((item, None) for item in chunk)
+                continue
             try:
                 results: list[_Classified | None] = list(future.result())
             except Exception as exc:  # BrokenProcessPool (a worker died), a result that did not pickle
@@ -157,7 +196,8 @@ class _Ahead:
                 for rest, _ in window:
                     yield from ((item, None) for item in rest)
                 window.clear()
-                yield from ((item, None) for item in items)
+                for rest, _ in chunks:
+                    yield from ((item, None) for item in rest)
                 return
             yield from zip(chunk, results, strict=True)
 

@@ -164,6 +164,15 @@ class Shape:
     copies: int = 1
 
 
+def shape_copies(shape: Shape) -> list[bytes]:
+    """The shape's messages: ``copies`` of it, each with a Message-ID of its own."""
+    raw = shape.build()
+    return [raw] + [
+        raw.replace(b"@mail.chencpa.example>", b"-%d@mail.chencpa.example>" % n, 1)
+        for n in range(1, shape.copies)
+    ]
+
+
 SHAPES: list[Shape] = [
     Shape("references", "260,000 References (3.2 MB, one field)", many_references),
     Shape("html_reply", "an 8 MB HTML-only reply", html_only_reply),

@@ -11,12 +11,18 @@ what was cut and said so in ``defects``.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 
 import pytest
 from hostile_mail import (
     MEI,
+    SHAPES,
     TOM,
     TRACKER,
     base64_bomb,
@@ -25,9 +31,13 @@ from hostile_mail import (
     long_header,
     many_recipients,
     nested_multiparts,
+    normal_intro,
+    shape_copies,
 )
+from mailservers import MailEnv
+from test_capture import REFMAIL, write_config
 
-from refmail.config import Config, config_from_dict
+from refmail.config import Config, config_from_dict, load_config
 from refmail.mail.limits import (
     MAX_ADDRESSES,
     MAX_BODY_CHARS,
@@ -39,6 +49,10 @@ from refmail.mail.limits import (
 )
 from refmail.mail.message import ParsedMessage, parse_message
 from refmail.reading.classifier import classify_parsed
+from refmail.storage.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import corpus  # bench/corpus.py: writes a Maildir as Dovecot's own files
 
 CONFIG: Config = config_from_dict({
     "group": {"name": "Harbor Business Network", "tracking_address": TRACKER, "admins": [MEI],
@@ -238,3 +252,42 @@ def test_sentences_after_a_run_of_marks() -> None:
            + " Linda, Tom is the roofer I told you about!!! Tom, meet Linda.\r\n").encode()
     verdict = classify_parsed(parse_message(raw), CONFIG)
     assert verdict.kind == "intro" and verdict.provider == TOM
+
+
+# -- every shape through the real servers, in one folder --------------------------------------
+
+
+@pytest.mark.servers
+def test_every_shape_in_one_folder_is_handled_and_the_intro_after_them_tracked(
+    mail_env: MailEnv, tmp_path: Path
+) -> None:
+    """The issue's inbox: each shape, 20 × 24.5 MB among them, then an ordinary intro,
+    read by one ``refmail run --once`` (the real command, in its own process)."""
+    mails = [(s.name, raw) for s in SHAPES for raw in shape_copies(s)] + [("intro", normal_intro(7))]
+    stamp = datetime.now(UTC)
+    corpus.write_maildir(mail_env.dovecot, (
+        corpus.Mail(raw=raw, kind=kind, message_id="", date=stamp, seen=False) for kind, raw in mails
+    ), user=mail_env.user)
+    config_path = write_config(tmp_path, mail_env, timeout="60s")
+    done = subprocess.run([REFMAIL, "--config", str(config_path), "run", "--once", "--no-send"],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr[-3000:]
+    store = Store.open(load_config(config_path).database_path())
+    try:
+        rows = store.messages()
+        assert len(rows) == len(mails)  # every message recorded once, in one run
+        outcomes = {r["message_id"]: r["outcome"] for r in rows}
+        assert outcomes["<normal-intro-7@mail.chencpa.example>"] == "created"
+        # Every shape read: the first of Mei's "Tom, meet Linda" (the References reply, read
+        # as an intro in a thread refmail never saw) is tracked, the other shapes are that
+        # same intro again; the 60,000 recipients' intro is one of its own.
+        created = sorted(m for m, outcome in outcomes.items() if outcome == "created")
+        assert created == ["<many-recipients@mail.chencpa.example>", "<many-references@mail.chencpa.example>",
+                           "<normal-intro-7@mail.chencpa.example>"]
+        assert set(outcomes.values()) == {"created", "duplicate_intro"}
+        assert store.position("INBOX") is not None
+    finally:
+        store.close()
+    again = subprocess.run([REFMAIL, "--config", str(config_path), "run", "--once", "--no-send"],
+                           capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert again.returncode == 0 and "No new mail." in again.stdout

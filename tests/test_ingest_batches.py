@@ -161,3 +161,56 @@ def test_a_large_fetch_is_classified_in_workers_and_applied_in_order(
     assert store.count_referrals() == total - 1
     assert make_daemon(config, store).cycle().processed == 0
     store.close()
+
+
+def test_large_messages_are_classified_in_the_daemon_and_read_ahead_is_bounded_in_bytes(
+    mail_env: MailEnv, private_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large message never goes to a worker (a pickled copy beside the daemon's), and
+    the window of messages read ahead holds at most _AHEAD_BYTES besides the one in hand."""
+    import refmail.daemon as daemon
+
+    monkeypatch.setattr(daemon, "_POOL_AFTER", 2)
+    monkeypatch.setattr(daemon, "_POOL_MAX_BYTES", 4000)
+    monkeypatch.setattr(daemon, "_AHEAD_BYTES", 12_000)
+    monkeypatch.setattr(daemon, "_CHUNK_BYTES", 3000)
+    big = {5, 6, 11}
+    total = 16
+    for n in range(total):
+        raw = intro(n)
+        if n in big:
+            raw = raw.replace(b"\r\n\r\nMei\r\n", b"\r\n\r\nMei\r\n" + b"-- \r\n" + b"x" * 70 + b"\r\n" * 80)
+        private_dovecot.deliver("refs", raw)
+    config = load_config(write_config(tmp_path, mail_env, private_dovecot))
+    store = Store.open(config.database_path())
+    tracker = Tracker(config, store)
+    original = tracker.process
+    given: list[tuple[int, bool]] = []
+
+    def spy(raw: bytes, **kwargs: Any) -> Any:
+        given.append((len(raw), kwargs.get("classified") is not None))
+        return original(raw, **kwargs)
+
+    tracker.process = spy  # type: ignore[method-assign]
+    steps: list[tuple[int, int, bool]] = []  # (messages, bytes, for the workers)
+    chunks = daemon._chunks
+
+    def watched(items: Any) -> Any:
+        for chunk, pooled in chunks(items):
+            steps.append((len(chunk), sum(len(i.raw) for i in chunk), pooled))
+            yield chunk, pooled
+
+    monkeypatch.setattr(daemon, "_chunks", watched)
+    report = make_daemon(config, store, tracker=tracker).cycle()
+    assert report.outcomes == {"created": total}
+    subjects = [r["subject"].split(":")[0] for r in store.iter_referrals()]
+    assert subjects == [f"Intro {n}" for n in range(total)]
+    if (os.cpu_count() or 1) > 1:
+        # Every large message was classified here (classified=None); the small ones after the
+        # first two by the workers; no chunk for the workers over _CHUNK_BYTES.
+        assert all(not pooled for size, pooled in given if size > 4000)
+        assert all(pooled for size, pooled in given[2:] if size <= 4000)
+        assert steps and all(n == 1 and size > 4000 for n, size, pooled in steps if not pooled)
+        assert all(size <= 3000 for n, size, pooled in steps if pooled)
+        assert sum(n for n, _, _ in steps) == total - 2
+    store.close()

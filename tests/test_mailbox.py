@@ -140,6 +140,35 @@ def test_fetches_in_batches(
     assert [len(uids) for uids in body_fetches] == [4, 4, 2]
 
 
+def test_fetches_bodies_in_batches_of_at_most_batch_bytes(
+    clean_dovecot: Dovecot, fetch_calls: list[tuple[list[int], list[str]]]
+) -> None:
+    """imaplib holds a whole FETCH response in memory: a batch is capped by the
+    messages' RFC822.SIZE, known before any body is fetched."""
+    line = "x" * 76 + "\r\n"
+    bodies = {1: 300_000, 2: 300_000, 3: 300_000, 4: 1_500_000, 5: 300_000, 6: 100, 7: 100}
+    for n, size in bodies.items():
+        clean_dovecot.deliver("refs", message(n, body=line * (size // len(line))))
+    with Mailbox(settings_for(clean_dovecot, batch_bytes="1MB")) as box:
+        items = list(box.fetch_new(None))
+    assert subjects(items) == [f"intro {n}" for n in bodies]
+    size_of = {item.uid: item.size for item in items}
+    body_fetches = [uids for uids, data in fetch_calls if "BODY.PEEK[]" in data]
+    assert [[subjects([i for i in items if i.uid == u])[0] for u in uids] for uids in body_fetches] == [
+        ["intro 1", "intro 2", "intro 3"], ["intro 4"], ["intro 5", "intro 6", "intro 7"]]
+    for uids in body_fetches:
+        assert len(uids) == 1 or sum(size_of[u] for u in uids) <= 1024 * 1024
+
+
+def test_byte_batches_keep_order_and_put_a_large_message_alone() -> None:
+    from refmail.incoming.mailbox import byte_batches
+
+    assert byte_batches([], 10) == []
+    assert byte_batches([(1, 4), (2, 4), (3, 4), (4, 30), (5, 1), (6, 10)], 10) == [
+        [1, 2], [3], [4], [5], [6]]
+    assert byte_batches([(1, 10), (2, 0), (3, 0)], 10) == [[1, 2, 3]]
+
+
 def test_uidvalidity_change_yields_everything_again(
     private_dovecot: Dovecot, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -119,9 +119,19 @@ class ImapSettings(_Server):
     #: off elsewhere; "0s": off.
     idle_check_interval: AutoDuration = None
     max_message_size: Size = 25 * 1024 * 1024
+    #: Bodies fetched per UID FETCH at most, by their RFC822.SIZE (a message
+    #: larger than this comes alone): what one batch can hold in memory.
+    batch_bytes: Size = 16 * 1024 * 1024
     #: During an outage the daemon tries again after 1–2 s, then waits twice
     #: as long each time (with jitter), never longer than this.
     reconnect_max: Duration = timedelta(seconds=30)
+
+    @field_validator("batch_bytes")
+    @classmethod
+    def _at_least_a_megabyte(cls, value: int) -> int:
+        if value < 1024 * 1024:
+            raise ValueError("must be at least 1MB: smaller would fetch ordinary mail one message at a time")
+        return value
 
     @field_validator("reconnect_max")
     @classmethod
