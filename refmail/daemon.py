@@ -444,10 +444,11 @@ class Daemon:
             self._last_error = None
             self._retry_later()
         except MailboxError as exc:
-            self._note_error(str(exc))
             if exc.kind == "folder":
+                self._note_error(str(exc), soon=True)
                 self._retry_later()  # the connection is fine: only the folder is missing
             else:
+                self._note_error(str(exc))
                 self.mailbox.close()
                 self._failures, self._retry_at = 0, None
         except (StoreError, sqlite3.Error) as exc:
@@ -475,10 +476,15 @@ class Daemon:
         if self._retry_at is None:
             self._guarded_cycle()
 
-    def _note_error(self, message: str) -> None:
+    def _note_error(self, message: str, *, soon: bool = False) -> None:
+        """Log an error once (until it changes); ``soon``: retried on the reconnect schedule."""
         if message != self._last_error:
-            every = format_duration(self.config.timing.poll_interval)
-            log.error("%s (will retry every %s)", message, every)
+            if soon:
+                cap = format_duration(self.config.imap.reconnect_max)
+                log.error("%s (will try again in a few seconds, then at least every %s)", message, cap)
+            else:
+                every = format_duration(self.config.timing.poll_interval)
+                log.error("%s (will retry every %s)", message, every)
         self._last_error = message
 
     # -- the loop ----------------------------------------------------------------

@@ -28,6 +28,7 @@ import hotspots  # noqa: E402
 import ingest  # noqa: E402
 import latency  # noqa: E402
 import memory  # noqa: E402
+import reconnect  # noqa: E402
 import run_all  # noqa: E402
 import send  # noqa: E402
 import stages  # noqa: E402
@@ -138,6 +139,15 @@ def test_latency_measures_idle_and_polling(results: dict[str, Any]) -> None:
         assert len(r[mode]["latencies"]) == r[mode]["count"]
         assert all(x > 0 for x in r[mode]["latencies"])
     assert "IDLE p50" in latency.render(r)
+
+
+def test_reconnect_measures_the_way_back_after_a_restart() -> None:
+    r = reconnect.run(rounds=1, downs=(0.0,), floor_count=1)
+    quick = r["down_0"]
+    assert quick["missed"] == 0 and len(quick["values"]) == 1 and _figure(quick["values"][0])
+    assert r["warnings"] == 1 and r["restored"] == 1  # one outage: one WARNING, one "restored"
+    assert "restarted at once" in reconnect.render(r)
+    assert [name for name, _measured, _ok in reconnect.targets(r)]
 
 
 def test_send_delivers_every_due_message(results: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from chaos_harness import TRACKER, ChaosRun, ChaosSettings
+from chaos_harness import TRACKER, ChaosRun, ChaosSettings, intro_message
 from imapproxy import ImapProxy
 from mailservers import Accepted, Dovecot, SmtpServer
 
@@ -222,3 +222,32 @@ def test_a_connection_cut_without_bye_loses_nothing(
         store.close()
     log = running.log()
     assert log.count("IMAP server unavailable") == 2 and log.count("restored after") == 2, log
+
+
+def test_a_folder_deleted_and_created_again_is_read_again_within_seconds(
+    private_dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    def append(n: int) -> None:
+        with private_dovecot.imap("refs", folder=None) as client:
+            client.append("Referrals", intro_message(n).as_bytes())
+
+    with private_dovecot.imap("refs", folder=None) as client:
+        client.create_folder("Referrals")
+    append(0)
+    running = start_daemon(tmp_path, private_dovecot, smtp, extra='folder = "Referrals"\n')
+    try:
+        assert wait_for(lambda: len(running.acks()) == 1, 30), running.log()
+        assert wait_for(idling(private_dovecot), 30), running.log()
+        with private_dovecot.imap("refs", folder=None) as client:
+            client.delete_folder("Referrals")
+        assert wait_for(lambda: "no folder 'Referrals' on the server" in running.log(), 30), running.log()
+        with private_dovecot.imap("refs", folder=None) as client:
+            client.create_folder("Referrals")
+        append(1)
+        # Polling is every 60 s: only the reconnect schedule can find the new folder this soon.
+        assert wait_for(lambda: len(running.acks()) == 2, 20), running.log()
+    finally:
+        stop_daemon(running)
+    log = running.log()
+    assert log.count("no folder 'Referrals' on the server") == 1, log  # said once, tried several times
+    assert "will try again in a few seconds" in log
