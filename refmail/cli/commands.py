@@ -125,6 +125,10 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) 
 def parse(ctx: click.Context, file: str, as_json: bool) -> None:
     """Classify one raw message, touching neither the database nor the network.
 
+    "kind" says what the message is, "reason" says why in words, and "rule"
+    names the rule that decided (intro, thread_reply, auto_submitted,
+    not_a_member, ...): scripts should decide on "rule", not on the words.
+
     \b
     Example:
         refmail parse intro.eml --json
