@@ -43,7 +43,7 @@ from refmail.reading.classification import Classification
 from refmail.storage.store import Store, unusable
 from refmail.workflow.digest import Digest
 from refmail.workflow.planner import Planner
-from refmail.workflow.tracker import Classifier, MessageSource, Outcome, OutcomeName, Tracker, Unclassifiable
+from refmail.workflow.tracker import Classifier, MessageSource, Outcome, Tracker, Unclassifiable
 
 __all__ = ["CycleReport", "Daemon"]
 
@@ -399,15 +399,7 @@ class Daemon:
         source = MessageSource(folder, item.uidvalidity, item.uid)
         now = self.clock()
         if item.too_large:
-            limit = self.config.imap.max_message_size
-            outcome = self.tracker.record_failure(
-                b"",
-                reason=f"{item.size} bytes, over max_message_size ({limit}); not downloaded",
-                now=now,
-                source=source,
-                outcome=OutcomeName.TOO_LARGE,
-                key=f"too-large:{item.uidvalidity}:{item.uid}",
-            )
+            outcome = self.tracker.record_too_large(item.header, item.size, now=now, source=source)
         else:
             if classified is None:
                 outcome = self.tracker.process(item.raw, now=now, source=source)

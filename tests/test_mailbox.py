@@ -369,6 +369,8 @@ def test_oversize_message_is_flagged_without_fetching_its_body(
         small1, big, small3 = box.fetch_new(None)
     assert not small1.too_large and not small3.too_large
     assert big.too_large and big.raw == b"" and big.size > 4000
+    # Only its header fields, to know who wrote it and about what (for the notice to a member).
+    assert b"Subject: intro 2\r\n" in big.header and b"x" * 80 not in big.header
     assert subjects([small1, small3]) == ["intro 1", "intro 3"]
     body_uids = [uid for uids, data in fetch_calls if "BODY.PEEK[]" in data for uid in uids]
     assert big.uid not in body_uids and small1.uid in body_uids

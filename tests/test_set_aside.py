@@ -10,20 +10,28 @@ lost, and the daemon keeps polling until the database is usable again.
 
 from __future__ import annotations
 
+import email
 import os
 import sqlite3
 import subprocess
+from datetime import datetime, timedelta
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from hostile_mail import many_references, normal_intro
+from hostile_mail import large_message, many_references, normal_intro
 from mailservers import MailEnv
 from test_capture import REFMAIL, deliver_like_a_client, intro, make_daemon, write_config
 
-from refmail.config import load_config
+from refmail.config import config_from_dict, load_config
 from refmail.incoming.mailbox import FAILED_KEYWORD
 from refmail.storage.store import Store
-from refmail.workflow.tracker import message_key
+from refmail.workflow.planner import Planner
+from refmail.workflow.set_aside import Why
+from refmail.workflow.tracker import MessageSource, Tracker, message_key
 
 pytestmark = pytest.mark.servers
 
@@ -196,3 +204,159 @@ def test_the_parser_keeps_the_thread_root_and_the_nearest_references() -> None:
     assert any(d.startswith("References: 3,1") for d in parsed.defects)  # the field, cut
     assert any("References; the first and the 99 nearest read" in d for d in parsed.defects)
     assert parse_message(normal_intro(1)).references == []
+
+
+# -- the member's notice, and the admins' summary --------------------------------------------------
+
+MEI = "mei@chencpa.example"
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/Chicago"))
+
+
+def lifecycle(**timing: str) -> tuple[Store, Tracker]:
+    config = config_from_dict({
+        "group": {"name": "Harbor Business Network", "tracking_address": "refs@harbornet.example",
+                  "admins": [MEI], "timezone": "America/Chicago"},
+        "members": [{"name": "Mei Chen", "email": MEI, "aliases": ["mei.chen@gmail.example"]},
+                    {"name": "Tom Becker", "email": "tom.becker@beckerroofing.example"}],
+        "timing": {"quiet_hours": "", **timing},
+    })
+    store = Store.memory()
+    return store, Tracker(config, store, planner=Planner(config, store))
+
+
+def header_of(raw: bytes) -> bytes:
+    return raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+
+
+def notices(store: Store) -> list[tuple[str, int, str, EmailMessage]]:
+    rows = store.db.conn.execute(
+        "SELECT recipient, seq, next_attempt_at, raw FROM outbox WHERE step = 'set_aside' ORDER BY id"
+    ).fetchall()
+    out = []
+    for recipient, seq, due, raw in rows:
+        message = email.message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        out.append((recipient, seq, due, message))
+    return out
+
+
+def test_a_member_whose_intro_was_too_large_is_told_once_a_day() -> None:
+    store, tracker = lifecycle()
+    big = header_of(large_message(4096, n=1))
+    outcome = tracker.record_too_large(big, 30 * 1024 * 1024, now=NOW, source=MessageSource("INBOX", 7, 41))
+    assert outcome.outcome == "too_large" and outcome.key == "<large-1@mail.chencpa.example>"
+    row = store.message(outcome.key)
+    assert row is not None and (row["author"], row["subject"], row["uid"]) == (MEI, "Intro 1: the photos", 41)
+    ((to, day, _, notice),) = notices(store)
+    assert (to, day) == (MEI, 20261123)
+    assert str(notice["Subject"]) == "[refmail] Your message was too large to track: Intro 1: the photos"
+    text = notice.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "is 30 MB, more than the 25 MB refmail reads" in text
+    assert "send it again without the attachments" in text
+    assert notice["Auto-Submitted"] == "auto-generated"
+    # The same message again (a UIDVALIDITY reset) is known: neither recorded nor told again.
+    again = tracker.record_too_large(big, 30 * 1024 * 1024, now=NOW, source=MessageSource("INBOX", 8, 1))
+    assert again.outcome == "seen"
+    # Forty more in Mei's name the same day (a forged From costs nothing): no more mail to her.
+    for n in range(2, 42):
+        tracker.record_too_large(header_of(large_message(4096, n=n)), 30 * 1024 * 1024, now=NOW,
+                                 source=MessageSource("INBOX", 7, 40 + n))
+    assert len(notices(store)) == 1
+    # The next day, one more; through an alias, to the member's own address.
+    alias = header_of(large_message(4096, n=99)).replace(MEI.encode(), b"mei.chen@gmail.example")
+    tracker.record_too_large(alias, 30 * 1024 * 1024, now=NOW + timedelta(days=1),
+                             source=MessageSource("INBOX", 7, 99))
+    assert [(to, day) for to, day, _, _ in notices(store)] == [(MEI, 20261123), (MEI, 20261124)]
+
+
+def test_only_members_hear_and_only_about_recent_mail() -> None:
+    store, tracker = lifecycle()
+    stranger = header_of(large_message(4096)).replace(f"<{MEI}>".encode(), b"<carl@outside.example>")
+    tracker.record_too_large(stranger, 30_000_000, now=NOW, source=MessageSource("INBOX", 7, 1))
+    old = header_of(normal_intro(2)).replace(b"Mon, 23 Nov 2026", b"Mon, 02 Mar 2026")
+    tracker.record_failure(old, reason="could not be applied: X: y", now=NOW,
+                           source=MessageSource("INBOX", 7, 2))
+    tracker.record_failure(normal_intro(3), reason="could not be applied: X: y", now=NOW, silent=True)
+    assert notices(store) == []
+    assert store.message("<large-1@mail.chencpa.example>")["author"] == "carl@outside.example"  # type: ignore[index]
+    # Someone who said STOP is not written to either.
+    store.stop_person(MEI, NOW)
+    tracker.record_failure(normal_intro(4), reason="could not be applied: X: y", now=NOW)
+    assert notices(store) == []
+
+
+def test_the_notice_says_what_happened_and_keeps_quiet_hours() -> None:
+    store, tracker = lifecycle(quiet_hours="21:00-07:00")
+    late = NOW.replace(hour=23)
+    hostile = normal_intro(5).replace(b"Subject: Intro 5: Tom, meet Grace",
+                                      b"Subject: Reset your password at https://evil.example/x now <b>")
+    tracker.record_failure(hostile, reason="could not be parsed: UnicodeError: bad", now=late,
+                           why=Why.UNREADABLE)
+    ((_, _, due, notice),) = notices(store)
+    assert due == "2026-11-24T13:00:00+00:00"  # 07:00 in Chicago, after quiet hours
+    subject = str(notice["Subject"])
+    assert subject == "[refmail] Your message could not be read: Reset your password at … now <b>"
+    assert "evil.example" not in notice.as_string()
+    html = notice.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "“Reset your password at … now &lt;b&gt;”" in html
+    text = notice.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "send it again as an ordinary email" in text and "Ask Mei Chen." in text
+
+
+def test_the_admins_summary_lists_the_week_set_aside() -> None:
+    from refmail.workflow.digest import Digest
+
+    _, tracker = lifecycle()
+    tracker.record_too_large(header_of(large_message(4096)), 30_000_000, now=NOW - timedelta(days=2),
+                             source=MessageSource("INBOX", 7, 11))
+    tracker.record_failure(b"\x00garbage", reason="could not be parsed: ValueError: no", now=NOW,
+                           why=Why.UNREADABLE, source=MessageSource("INBOX", 7, 12))
+    tracker.record_failure(normal_intro(6), reason="could not be applied: X: y", now=NOW - timedelta(days=9))
+    assert tracker.planner is not None
+    rendered = Digest(tracker.planner).render_admin(MEI, NOW)
+    section = rendered.text.split("SET ASIDE THIS WEEK")[1].split("\n\n\n")[0]
+    assert 'from Mei Chen: "Intro 1: the photos" (too large, UID 11 in INBOX)' in section
+    assert "from an unknown sender (unreadable, UID 12 in INBOX)" in section
+    assert "Intro 6" not in section  # nine days ago: last week's summary had it
+    assert "Set aside this week" in rendered.html and "Intro 1: the photos" in rendered.html
+
+
+def test_through_the_servers_a_member_hears_by_mail_that_her_intro_was_too_large(
+    mail_env: MailEnv, tmp_path: Path
+) -> None:
+    """The issue's last report: a 30 MB intro was flagged with a log line, and its member
+    never learnt that it was not tracked. Here the limit is 64 KB and the intro 200 KB;
+    only its header fields are downloaded, and she gets the notice over real SMTP."""
+    from test_lifecycle import World
+
+    imap, smtp = mail_env.imap_settings(), mail_env.smtp_settings()
+    servers = (
+        f'\n[imap]\nhost = "{imap.host}"\nport = {imap.port}\nsecurity = "none"\n'
+        f'username = "{imap.username}"\npassword_env = "{imap.password_env}"\ntimeout = "10s"\n'
+        'max_message_size = "64KB"\n'
+        f'\n[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\nusername = ""\n'
+    )
+    world = World(mail_env, tmp_path, servers=servers)
+    big = large_message(200 * 1024)
+    mail_env.send(big, MEI, ["refs@harbornet.example"])
+    mail_env.send(normal_intro(1), MEI, ["refs@harbornet.example"])
+    report = world.cycle()
+    assert report.outcomes == {"too_large": 1, "created": 1}
+    (row,) = world.store.messages("too_large")
+    assert (row["key"], row["author"], row["subject"]) == (
+        "<large-1@mail.chencpa.example>", MEI, "Intro 1: the photos")
+    with mail_env.dovecot.imap("refs") as client:
+        assert FAILED_KEYWORD.encode() in client.get_flags([row["uid"]])[row["uid"]]
+    told = [m.message() for m in mail_env.smtp.sent_to(MEI)
+            if str(m.message()["Subject"]).startswith("[refmail] Your message was too large to track")]
+    assert len(told) == 1
+    text = told[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert f"is {round(row_size(world, row) / 1024)} KB, more than the 64 KB refmail reads" in text
+    sent = len(mail_env.smtp.messages)
+    assert world.cycle().processed == 0
+    assert len(mail_env.smtp.messages) == sent  # told once, not at every cycle
+
+
+def row_size(world: Any, row: dict[str, Any]) -> int:
+    """The message's size on the server, from the reason recorded for it."""
+    return int(row["reason"].split()[0])

@@ -75,6 +75,7 @@ from refmail.oauth.source import TokenSource
 
 __all__ = [
     "FAILED_KEYWORD",
+    "HEADER_BYTES",
     "Fetched",
     "Mailbox",
     "MailboxUnavailable",
@@ -101,9 +102,15 @@ class Position:
     last_uid: int
 
 
+#: Bytes of the header fields fetched of a message too large to download:
+#: enough to know who sent it, and what it is about (RFC 3501 §6.4.5 partial fetch).
+HEADER_BYTES = 64 * 1024
+
+
 @dataclass(frozen=True)
 class Fetched:
-    """One message from the folder. ``raw`` is empty when ``too_large``."""
+    """One message from the folder. ``raw`` is empty when ``too_large``; ``header``
+    then holds (the first :data:`HEADER_BYTES` of) its header fields."""
 
     uid: int
     uidvalidity: int
@@ -111,6 +118,7 @@ class Fetched:
     size: int
     internaldate: datetime | None
     too_large: bool = False
+    header: bytes = b""
 
     @property
     def position(self) -> Position:
@@ -574,6 +582,11 @@ class Mailbox(IdleWaiting):
         group_of = {uid: i for i, group in enumerate(groups) for uid in group}
         bodies: dict[int, dict[bytes, Any]] = {}
         fetched: int | None = None  # the group ``bodies`` holds
+        too_large = [u for u, n in sizes if n > limit]
+        headers: dict[int, dict[bytes, Any]] = {}
+        if too_large:
+            with self._command("fetching the header fields of large messages", "fetch") as client:
+                headers = client.fetch(too_large, [f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>"])
         for uid in uids:
             if uid not in meta:
                 continue  # expunged since the search
@@ -586,7 +599,8 @@ class Mailbox(IdleWaiting):
                     size,
                     limit,
                 )
-                yield Fetched(uid, uidvalidity, b"", size, internaldate, too_large=True)
+                header = bytes(headers.get(uid, {}).get(b"BODY[HEADER]<0>") or b"")
+                yield Fetched(uid, uidvalidity, b"", size, internaldate, too_large=True, header=header)
                 continue
             if group_of[uid] != fetched:
                 fetched = group_of[uid]

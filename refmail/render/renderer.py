@@ -62,7 +62,7 @@ STEPS = (
 #: about no single referral (see :func:`refmail.summaries.member.summary_context`).
 SUMMARIES = ("summary_member", "summary_admin")
 #: Notices to the group's admins about refmail itself (a mail-loop brake fired …).
-NOTICES = ("admin_notice",)
+NOTICES = ("admin_notice", "set_aside")
 #: Consent-first introductions (SPEC "Consent-first introductions"), rendered like
 #: the steps above; templates/README.md lists their context.
 CONSENT_STEPS = (

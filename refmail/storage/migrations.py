@@ -276,6 +276,25 @@ def _m0007_plan_indexes(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m0008_set_aside(db: sqlite_utils.Database) -> None:
+    """Who wrote a message refmail set aside, and about what, for the people who must hear of it.
+
+    A message that is too large, unreadable or failed while being applied is
+    recorded without any referral; its member gets a notice and the admins'
+    weekly summary lists it, and both name it by its From and Subject (cut),
+    read from its header fields alone. The partial index holds set-aside
+    messages only: the summary's "this week" is one short range search.
+    """
+    _run(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN author TEXT;
+        ALTER TABLE messages ADD COLUMN subject TEXT;
+        CREATE INDEX messages_set_aside ON messages(processed_at) WHERE outcome IN ('failed', 'too_large');
+        """,
+    )
+
+
 #: Every migration, in the order it must be applied.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
@@ -285,6 +304,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0005_message_senders", _m0005_message_senders),
     ("0006_duplicate_key", _m0006_duplicate_key),
     ("0007_plan_indexes", _m0007_plan_indexes),
+    ("0008_set_aside", _m0008_set_aside),
 ]
 
 

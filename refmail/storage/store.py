@@ -194,14 +194,19 @@ class Store:
         uidvalidity: int | None = None,
         uid: int | None = None,
         sender: str | None = None,
+        author: str | None = None,
+        subject: str | None = None,
     ) -> None:
+        """``sender`` counts for the per-sender brake (live mail only); ``author`` and
+        ``subject`` name a set-aside message for the people told of it (cut here)."""
         # One prepared statement, not sqlite-utils' ``table().insert``, which
         # reads the schema (sqlite_master, table_info) on every call.
         self.db.conn.execute(
             "INSERT OR REPLACE INTO messages (key, sender, message_id, folder, uidvalidity, uid, "
-            "kind, outcome, reason, referral_id, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "kind, outcome, reason, referral_id, processed_at, author, subject) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, sender, message_id, folder, uidvalidity, uid, kind, outcome, reason[:1000],
-             referral_id, iso(now)),
+             referral_id, iso(now), author[:320] if author else None, subject[:200] if subject else None),
         )
 
     def recent_from(self, sender: str, since: datetime) -> int:

@@ -4,8 +4,10 @@ Group totals for the last week, month and year — introductions, outcomes,
 value closed, conversion, time to first contact — plus what went quiet, why
 referrals failed (the parties' own words: failed referrals are how a group
 learns, seeds), who gives and who receives, and consent-first proposals.
-Six SQL statements in one read transaction, whatever the size of the group;
-the aggregation is SQL's, the lists are capped.
+And what refmail set aside that week (too large, unreadable, failed), so an
+admin can look at each in the inbox. Seven SQL statements in one read
+transaction, whatever the size of the group; the aggregation is SQL's, the
+lists are capped.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from refmail.config import Config
 from refmail.policy.rules import CLOSED_STATUSES, NEWS_KINDS, OPEN_STATUSES
-from refmail.storage.store import Store
+from refmail.storage.store import Store, iso
 from refmail.summaries.values import (
     CONTACT_STATUSES,
     FAILED,
@@ -30,6 +32,7 @@ from refmail.summaries.values import (
     News,
     People,
     Period,
+    SetAsideLine,
     StaleLine,
     cut,
     from_julian,
@@ -145,8 +148,17 @@ FROM (
 """
 
 
+# processed_at is always written by Store.iso (UTC), so text order is time order
+# and the partial index messages_set_aside (migration 0008) answers this.
+_SET_ASIDE_SQL = """
+SELECT processed_at, author, subject, outcome, reason, folder, uid, count(*) OVER () AS total
+FROM messages WHERE outcome IN ('failed', 'too_large') AND processed_at >= :since
+ORDER BY processed_at DESC LIMIT :limit
+"""
+
+
 def admin_summary(store: Store, config: Config, now: datetime) -> AdminSummary:
-    """The group's weekly summary for its admins: six SQL statements.
+    """The group's weekly summary for its admins: seven SQL statements.
 
     Periods count intros by ``introduced_at`` and outcomes by the moment the
     referral closed (its latest status event). ``won_of_closed`` is won over
@@ -193,6 +205,7 @@ def admin_summary(store: Store, config: Config, now: datetime) -> AdminSummary:
         activity_rows = list(store.db.query(
             _ACTIVITY_SQL.format(proposals=proposal_marks), {"year": jds["year"], **proposal_params}
         ))
+        aside_rows = list(store.db.query(_SET_ASIDE_SQL, {"since": iso(starts["week"]), **limit}))
 
     people = People(config)
     periods = tuple(_period(key, start, intros, closings, contacts) for key, start in starts.items())
@@ -228,6 +241,26 @@ def admin_summary(store: Store, config: Config, now: datetime) -> AdminSummary:
         activity=tuple(activity[:ACTIVITY_LIMIT]),
         activity_more=max(0, len(activity) - ACTIVITY_LIMIT),
         quiet_members=quiet,
+        set_aside=tuple(_aside(row, people) for row in aside_rows),
+        set_aside_total=int(aside_rows[0]["total"]) if aside_rows else 0,
+    )
+
+
+def _aside(row: dict[str, Any], people: People) -> SetAsideLine:
+    if row["outcome"] == "too_large":
+        why = "too large"
+    elif str(row["reason"]).startswith("could not be parsed"):
+        why = "unreadable"
+    else:
+        why = "failed"
+    return SetAsideLine(
+        at=local_time(row["processed_at"], people.zone),
+        author=people(row["author"]) if row["author"] else None,
+        subject=cut(row["subject"] or ""),
+        why=why,
+        reason=cut(row["reason"]),
+        folder=row["folder"],
+        uid=row["uid"],
     )
 
 

@@ -187,6 +187,19 @@ class FailureLine:
 
 
 @dataclass(frozen=True)
+class SetAsideLine:
+    """A message refmail could not read or apply, as the admins see it."""
+
+    at: datetime
+    author: Person | None  # None: no From could be read
+    subject: str
+    why: str  # "too large", "unreadable", "failed"
+    reason: str
+    folder: str | None
+    uid: int | None
+
+
+@dataclass(frozen=True)
 class MemberActivity:
     member: Person
     gave: int
@@ -212,6 +225,8 @@ class AdminSummary:
     activity: tuple[MemberActivity, ...]  # most active in the last year first
     activity_more: int
     quiet_members: int  # members who gave and received nothing in the last year
+    set_aside: tuple[SetAsideLine, ...] = ()  # set aside in the last 7 days, newest first
+    set_aside_total: int = 0
 
 
 # --------------------------------------------------------------------------- helpers

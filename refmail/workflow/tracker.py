@@ -30,6 +30,7 @@ from refmail.mail.limits import MAX_ID_CHARS
 from refmail.reading.classification import Classification, RuleName
 from refmail.storage.store import PartyRow, Store, unusable
 from refmail.workflow.outcomes import Outcome, OutcomeName
+from refmail.workflow.set_aside import Why, notify_member, read_aside
 
 if TYPE_CHECKING:
     from refmail.workflow.planner import Planner
@@ -165,7 +166,7 @@ class Tracker:
             log.warning("message %s could not be classified: %s", key, classified.error_type)
             return self.record_failure(
                 raw, reason=f"could not be parsed: {classified.error_type}: {classified.error}",
-                now=now, source=source,
+                now=now, source=source, why=Why.UNREADABLE, silent=silent,
             )
         try:
             verdict = classified if classified is not None else self.classify(raw, self.config)
@@ -174,7 +175,7 @@ class Tracker:
             log.debug("classification failure for %s", key, exc_info=True)
             return self.record_failure(
                 raw, reason=f"could not be parsed: {type(exc).__name__}: {exc}", now=now,
-                source=source,
+                source=source, why=Why.UNREADABLE, silent=silent,
             )
         # The brake is for mail written now (a loop runs in real time): an
         # import, or a first start reading weeks of old mail, is history, and
@@ -216,7 +217,7 @@ class Tracker:
             log.debug("applying %s failed", key, exc_info=True)
             return self.record_failure(
                 raw, reason=f"could not be applied: {type(exc).__name__}: {str(exc)[:300]}",
-                now=now, source=source, key=key, message_id=message_id,
+                now=now, source=source, key=key, message_id=message_id, silent=silent,
             )
         return outcome
 
@@ -230,11 +231,24 @@ class Tracker:
         outcome: OutcomeName = OutcomeName.FAILED,
         key: str | None = None,
         message_id: str | None = None,
+        why: Why | None = None,
+        size: int | None = None,
+        silent: bool = False,
     ) -> Outcome:
-        """Record a message that cannot be processed so it never blocks the inbox."""
+        """Record a message that cannot be processed so it never blocks the inbox.
+
+        ``raw`` is the message, or only its header fields when it was too large
+        to download (``size`` is then its size on the server). Its From and
+        Subject are kept for the admins' weekly summary, and the member who
+        wrote it, if a member did, is told in the same transaction
+        (:func:`~refmail.workflow.set_aside.notify_member`) unless ``silent``
+        (``refmail import``) or there is no planner.
+        """
         source = source or MessageSource()
         if key is None:
             key, message_id = message_key(raw)
+        why = why or (Why.TOO_LARGE if outcome == OutcomeName.TOO_LARGE else Why.FAILED)
+        aside = read_aside(raw, why, size)
         with self.store.transaction():
             self.store.record_message(
                 key,
@@ -246,9 +260,32 @@ class Tracker:
                 folder=source.folder,
                 uidvalidity=source.uidvalidity,
                 uid=source.uid,
+                author=aside.author,
+                subject=aside.subject,
             )
             self._advance(source, now)
+            if self.planner is not None and not silent:
+                notify_member(self.planner, aside, now=now)
         return Outcome(key, "failed", outcome, reason)
+
+    def record_too_large(self, header: bytes, size: int, *, now: datetime, source: MessageSource) -> Outcome:
+        """A message over ``[imap] max_message_size``, known by its header fields alone.
+
+        Keyed by its Message-ID like any message (or by its position when the
+        server gave no header), so a UIDVALIDITY reset does not set it aside,
+        nor tell its member, twice.
+        """
+        limit = self.config.imap.max_message_size
+        key, message_id = message_key(header) if header else (
+            f"too-large:{source.uidvalidity}:{source.uid}", None)
+        if self.store.seen(key):
+            with self.store.transaction():
+                self._advance(source, now)
+            return Outcome(key, "seen", OutcomeName.SEEN, "processed before")
+        return self.record_failure(
+            header, reason=f"{size} bytes, over max_message_size ({limit}); not downloaded", now=now,
+            source=source, outcome=OutcomeName.TOO_LARGE, key=key, message_id=message_id, size=size,
+        )
 
     # -- the mail-loop brake ------------------------------------------------------
     def _from_the_past(self, verdict: Classification, now: datetime) -> bool:
