@@ -189,3 +189,22 @@ def test_check_signs_in_to_both_servers_with_the_token(oauth_env: OAuthEnv) -> N
     failed = {r.name: r for r in run_checks(config.source, wait=0.5).results}
     assert failed["IMAP"].problem == "oauth" and "Add-MailboxPermission" in failed["IMAP"].hints[0]
     assert failed["SMTP"].problem == "oauth"
+
+
+def test_check_shows_the_token_line_and_what_to_do_when_there_is_none(oauth_env: OAuthEnv) -> None:
+    from click.testing import CliRunner
+
+    from refmail.cli import cli
+
+    config = oauth_env.config("refresh_token")
+    result = CliRunner().invoke(cli, ["--config", str(config.source), "check"])
+    assert result.exit_code == 1
+    assert "OAuth2 microsoft (refresh_token): no saved OAuth2 sign-in for refs" in result.output
+    assert "run `refmail oauth login`" in result.output
+    assert "IMAP" in result.output and "not tried: no OAuth2 token (see above)" in result.output
+    oauth_env.sign_in()
+    result = CliRunner().invoke(cli, ["--config", str(config.source), "check"])
+    assert result.exit_code == 0, result.output
+    assert "OAuth2 microsoft (refresh_token) — a token for refs (renewed in" in result.output
+    for secret in oauth_env.tokens.issued("access") + oauth_env.tokens.issued("refresh"):
+        assert secret not in result.output

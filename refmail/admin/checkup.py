@@ -33,6 +33,8 @@ from refmail.errors import (
     MailboxError,
     MailboxSignInFailed,
     RefmailError,
+    TokenRefused,
+    TokenUnavailable,
     TransportError,
     TransportSignInFailed,
 )
@@ -474,10 +476,38 @@ def run_checks(
         else ("no [[members]] yet: intros from non-members are not tracked",),
     )
     tokens = TokenSource.from_config(config)
-    return Checkup((
-        first,
-        check_database(config),
-        check_imap(config.imap, wait=wait, poll_interval=config.timing.poll_interval,
-                   test_idle=test_idle, tokens=tokens),
-        check_smtp(config.smtp, wait=wait, tokens=tokens),
-    ))
+    results = [first, check_database(config)]
+    if tokens is not None:
+        results.append(check_oauth(tokens))
+    token_failed = tokens is not None and not results[-1].ok
+    for name, settings in (("IMAP", config.imap), ("SMTP", config.smtp)):
+        if token_failed and settings.auth == "oauth2":
+            # The same missing token again would only repeat the line above.
+            results.append(CheckResult(name, False, f"{settings.host}:{settings.port}",
+                                       "not tried: no OAuth2 token (see above)", "oauth"))
+        elif name == "IMAP":
+            results.append(check_imap(config.imap, wait=wait, poll_interval=config.timing.poll_interval,
+                                      test_idle=test_idle, tokens=tokens))
+        else:
+            results.append(check_smtp(config.smtp, wait=wait, tokens=tokens))
+    return Checkup(tuple(results))
+
+
+def check_oauth(tokens: TokenSource) -> CheckResult:
+    """Get an access token as the daemon would; say when it expires, or what to do."""
+    target = f"{tokens.settings.provider} ({tokens.settings.flow})"
+    try:
+        token = tokens.token()
+    except TokenRefused as exc:
+        return CheckResult("OAuth2", False, target, exc.reason, "oauth", (exc.hint,) if exc.hint else ())
+    except TokenUnavailable as exc:
+        return CheckResult("OAuth2", False, target, str(exc), "unreachable",
+                           ("try again in a moment; if it persists, check that this machine reaches the "
+                            "token endpoint (a proxy, a firewall?)",))
+    except ConfigError as exc:
+        return CheckResult("OAuth2", False, target, str(exc), "env",
+                           (f"export {tokens.settings.client_secret_env}=… (for the service: put it in its "
+                            "EnvironmentFile)",))
+    left = tokens.seconds_left(token)
+    life = "expiry unknown" if left is None else f"renewed in {left / 60:.0f} min"
+    return CheckResult("OAuth2", True, target, f"a token for {tokens.account} ({life})")
