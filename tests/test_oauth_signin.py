@@ -172,3 +172,61 @@ def test_every_command_is_in_the_readme_and_has_an_example() -> None:
     for name, command in commands:
         assert f"`{name}" in table, f"README's Commands table lacks {name}"
         assert "Example" in (command.help or ""), f"{name} --help has no example"
+
+
+# -- refmail init: which provider hosts the mailbox ------------------------------------------------
+def test_init_for_microsoft_365_writes_the_oauth2_block_and_says_what_the_admin_must_do(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "refmail.toml"
+    base = ["--config", str(path), "init", "--defaults", "--group-name", "Contoso Circle",
+            "--tracking-address", "refs@contoso.example", "--provider", "microsoft365"]
+    missing = CliRunner().invoke(cli, base)
+    assert missing.exit_code == 1 and "--tenant" in missing.output and "--client-id" in missing.output
+    result = CliRunner().invoke(cli, [*base, "--tenant", "contoso.onmicrosoft.com", "--client-id", "abc-123"])
+    assert result.exit_code == 0, result.output
+    config = load_config(path)
+    assert (config.imap.host, config.imap.port, config.imap.security, config.imap.auth) == (
+        "outlook.office365.com", 993, "ssl", "oauth2")
+    assert (config.smtp.host, config.smtp.port, config.smtp.security, config.smtp.auth) == (
+        "smtp.office365.com", 587, "starttls", "oauth2")
+    assert config.imap.username == config.smtp.username == "refs@contoso.example"
+    o = config.oauth2
+    assert (o.provider, o.flow, o.tenant, o.client_id, o.client_secret_env) == (
+        "microsoft", "client_credentials", "contoso.onmicrosoft.com", "abc-123",
+        "REFMAIL_OAUTH_CLIENT_SECRET")
+    assert "put the client secret in REFMAIL_OAUTH_CLIENT_SECRET" in result.output
+    assert "New-ServicePrincipal" in result.output and "password" not in result.output.split("Next:")[1][:40]
+
+
+def test_init_for_google_asks_the_sign_in_questions_with_presets(tmp_path: Path) -> None:
+    path = tmp_path / "refmail.toml"
+    answers = "\n".join([
+        "Harbor", "refs@harbor.example", "Europe/Berlin", "",  # name, address, zone, no admin
+        "gmail",               # who hosts it
+        "",                    # flow: refresh_token
+        "1234.apps.googleusercontent.example",  # client id
+        "",                    # client secret variable: the default
+        "", "", "", "",        # IMAP host, security, port, username: Gmail's
+        "", "", "", "",        # SMTP the same
+        "",                    # database
+        "",                    # no members
+    ]) + "\n"
+    result = CliRunner().invoke(cli, ["--config", str(path), "init"], input=answers)
+    assert result.exit_code == 0, result.output
+    config = load_config(path)
+    assert (config.imap.host, config.smtp.host, config.smtp.port) == ("imap.gmail.com", "smtp.gmail.com", 465)
+    assert (config.oauth2.provider, config.oauth2.flow) == ("google", "refresh_token")
+    assert config.oauth2.client_secret_env == "REFMAIL_OAUTH_CLIENT_SECRET"
+    assert "run `refmail oauth login`" in result.output and "7 days" in result.output
+
+
+def test_init_for_an_app_password_provider_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "refmail.toml"
+    result = CliRunner().invoke(cli, ["--config", str(path), "init", "--defaults", "--group-name", "G",
+                                      "--tracking-address", "refs@yahoo.example", "--provider", "yahoo"])
+    assert result.exit_code == 0, result.output
+    config = load_config(path)
+    assert (config.imap.host, config.imap.auth, config.smtp.host) == (
+        "imap.mail.yahoo.com", "password", "smtp.mail.yahoo.com")
+    assert "app password" in result.output and "REFMAIL_IMAP_PASSWORD" in result.output

@@ -57,6 +57,7 @@ INIT_INPUT = "\n".join([
     "Mars/Olympus",               # not a time zone: asked again
     "Europe/Berlin",
     "ann@smithplumbing.example",  # admin
+    "",                           # who hosts the mailbox: another provider
     "mail.lakeside.example",      # IMAP host
     "starttls",                   # IMAP security
     "",                           # IMAP port: default for starttls

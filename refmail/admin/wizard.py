@@ -32,7 +32,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import TypeAdapter, ValidationError
 
+from refmail.admin.hosting import HOSTINGS, OAuthAnswers, oauth_answers, valid_hosting
 from refmail.config import Email, config_from_dict, is_loopback
+from refmail.config.oauth import ServerPreset
 from refmail.errors import RefmailError
 
 __all__ = [
@@ -71,6 +73,7 @@ class ServerAnswers:
     security: str
     username: str
     password_env: str
+    auth: str = "password"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,9 @@ class Answers:
     admins: tuple[str, ...] = ()
     members: tuple[MemberAnswer, ...] = ()
     database: str = "refmail.db"
+    #: Who hosts the mailbox (a key of :data:`refmail.admin.hosting.HOSTINGS`).
+    hosting: str = "other"
+    oauth: OAuthAnswers | None = None
 
 
 # -- validation of single answers ------------------------------------------------
@@ -223,8 +229,13 @@ def collect_answers(given: Mapping[str, Any], ask: Ask | None) -> Answers:
         "admins", "Admin email(s), comma-separated (get the group summary; empty for none)", "",
         valid_emails,
     )
-    imap = _server(answer, "imap", "IMAP", IMAP_PORTS, None, tracking)
-    smtp = _server(answer, "smtp", "SMTP", SMTP_PORTS, imap, tracking)
+    hosting = answer(
+        "provider", f"Who hosts the tracking mailbox? ({', '.join(HOSTINGS)})", "other", valid_hosting
+    ) or "other"
+    oauth = oauth_answers(answer, HOSTINGS[hosting])
+    auth = "oauth2" if oauth else "password"
+    imap = _server(answer, "imap", "IMAP", IMAP_PORTS, None, tracking, HOSTINGS[hosting].imap, auth)
+    smtp = _server(answer, "smtp", "SMTP", SMTP_PORTS, imap, tracking, HOSTINGS[hosting].smtp, auth)
     database = answer("database", "Database file (relative to the config file)", "refmail.db", valid_text)
     members = _members(given, ask)
     if missing:
@@ -241,6 +252,8 @@ def collect_answers(given: Mapping[str, Any], ask: Ask | None) -> Answers:
         smtp=smtp,
         members=members,
         database=database,
+        hosting=hosting,
+        oauth=oauth,
     )
 
 
@@ -251,8 +264,11 @@ def _server(
     ports: Mapping[str, int],
     like: ServerAnswers | None,
     tracking: str | None,
+    preset: ServerPreset | None = None,
+    auth: str = "password",
 ) -> ServerAnswers:
-    host = answer(f"{prefix}_host", f"{label} server host", like.host if like else None, valid_text)
+    default_host = preset.host if preset else (like.host if like else None)
+    host = answer(f"{prefix}_host", f"{label} server host", default_host, valid_text)
 
     def security_for_host(value: Any) -> str:
         security = valid_security(str(value))
@@ -261,15 +277,19 @@ def _server(
         return security
 
     security = answer(
-        f"{prefix}_security", f"{label} security (ssl, starttls, none)", "ssl", security_for_host
+        f"{prefix}_security", f"{label} security (ssl, starttls, none)",
+        preset.security if preset else "ssl", security_for_host,
     )
-    port = answer(f"{prefix}_port", f"{label} port", ports.get(security or "ssl"), valid_port)
+    default_port = preset.port if preset and security == preset.security else ports.get(security or "ssl")
+    port = answer(f"{prefix}_port", f"{label} port", default_port, valid_port)
     username = answer(
         f"{prefix}_username",
         f"{label} username" + (" (empty: no login)" if prefix == "smtp" else ""),
         like.username if like else (tracking or ""),
         str.strip,
     )
+    if auth == "oauth2":  # signs in with the [oauth2] token: no password to name
+        return ServerAnswers(host, port, security, username, "", auth)
     password_env = answer(
         f"{prefix}_password_env",
         f"Environment variable holding the {label} password",
@@ -393,8 +413,11 @@ def render_config(answers: Answers, template: str) -> str:
         ("storage", "database"): answers.database,
     }
     for section, server in (("imap", answers.imap), ("smtp", answers.smtp)):
-        for name in ("host", "port", "security", "username", "password_env"):
+        for name in ("host", "port", "security", "username", "password_env", "auth"):
             values[(section, name)] = getattr(server, name)
+    if answers.oauth is not None:
+        for name in ("provider", "flow", "tenant", "client_id", "client_secret_env", "service_account_file"):
+            values[("oauth2", name)] = getattr(answers.oauth, name)
 
     # Comments that show the example group's addresses show the new group's:
     # "refs+TOKEN@harbornet.example", "refs+ask@…", "mx.harbornet.example".

@@ -372,6 +372,15 @@ def _click_ask(key: str, question: str, default: Any, convert: Callable[[str], A
 @click.option("--tracking-address", help="The shared inbox members copy on intros.")
 @click.option("--timezone", help="IANA time zone, e.g. Europe/Berlin (default: this machine's).")
 @click.option("--admin", "admins", multiple=True, help="An admin's email (repeatable).")
+@click.option(
+    "--provider", help="Who hosts the mailbox: microsoft365, outlook, google, yahoo, fastmail, icloud "
+    "or other (presets the servers and the sign-in)."
+)
+@click.option("--oauth-flow", help="OAuth2: client_credentials, refresh_token or service_account.")
+@click.option("--tenant", help="OAuth2, Microsoft: the tenant's domain or id.")
+@click.option("--client-id", help="OAuth2: the app registration's client id.")
+@click.option("--client-secret-env", help="OAuth2: the variable holding the client secret (empty: none).")
+@click.option("--service-account-file", help="OAuth2, Google: the service account's JSON key.")
 @click.option("--imap-host", help="The IMAP server of the tracking mailbox.")
 @click.option("--imap-security", type=click.Choice(["ssl", "starttls", "none"]), help="Default: ssl.")
 @click.option("--imap-port", type=int, help="Default: 993 for ssl, 143 for starttls.")
@@ -404,6 +413,8 @@ def init(ctx: click.Context, defaults: bool, force: bool, **options: Any) -> Non
         refmail init --defaults --group-name "Harbor Network" \\
             --tracking-address refs@harbornet.example --imap-host mail.harbornet.example \\
             --member "Mei Chen <mei@chencpa.example> CPA for small businesses"
+        refmail init --provider microsoft365 --tenant harbornet.onmicrosoft.com \\
+            --client-id 00000000-0000-0000-0000-000000000000
     """
     from refmail.admin.wizard import collect_answers, example_config_path, render_config, write_config
     from refmail.config import find_config_path
@@ -417,11 +428,23 @@ def init(ctx: click.Context, defaults: bool, force: bool, **options: Any) -> Non
         click.echo(f"Writing {path}. Press Enter to accept a [default].")
     answers = collect_answers(given, None if defaults else _click_ask)
     write_config(path, render_config(answers, template), force=force)
-    envs = sorted(
-        {answers.imap.password_env} | ({answers.smtp.password_env} if answers.smtp.username else set())
-    )
     click.echo(f"Wrote {path} ({len(answers.members)} member{'s' * (len(answers.members) != 1)}).")
-    click.echo("Next: put the password(s) in " + " and ".join(envs) + ", then run `refmail check`.")
+    from refmail.admin.hosting import HOSTINGS
+
+    note = HOSTINGS[answers.hosting].note
+    if answers.oauth is not None:
+        steps = [f"put the client secret in {answers.oauth.client_secret_env}"] if (
+            answers.oauth.client_secret_env) else []
+        if answers.oauth.flow == "refresh_token":
+            steps.append("run `refmail oauth login` to sign in once (as the user refmail runs as)")
+        click.echo("Next: " + ", ".join([*steps, "then run `refmail check`."]))
+    else:
+        envs = sorted(
+            {answers.imap.password_env} | ({answers.smtp.password_env} if answers.smtp.username else set())
+        )
+        click.echo("Next: put the password(s) in " + " and ".join(envs) + ", then run `refmail check`.")
+    if note:
+        click.echo(note)
 
 
 def _marks() -> tuple[str, str]:
