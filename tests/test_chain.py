@@ -176,6 +176,8 @@ REACHES: dict[RuleName, bytes] = {
     ),
     RuleName.NULL_RETURN_PATH: mail(headers=[("Return-Path", "<>")]),
     RuleName.MAIL_SYSTEM: mail(sender=("Postmaster", "postmaster@harbornet.example"), subject="Hello"),
+    RuleName.UNSUBSCRIBE: mail(to=[("Refs", "refs+r7.x2k9@harbornet.example")], cc=[], subject="STOP",
+                               plain="", headers=[("Auto-Submitted", "auto-generated")]),
     RuleName.TOKEN_REPLY: mail(to=[("Refs", "refs+r7.x2k9@harbornet.example")], cc=[], plain="WON 300"),
     RuleName.THREAD_REPLY: mail(in_reply_to="<intro@x.example>"),
     RuleName.INTRO: mail(),

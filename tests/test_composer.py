@@ -90,6 +90,8 @@ def test_headers(tmp_path: Any) -> None:
     assert msg["In-Reply-To"] == INTRO_ID
     assert msg["References"] == INTRO_ID
     assert msg["Auto-Submitted"] == "auto-generated"
+    # Out-of-office and rule replies held back, delivery reports not (they record bounces).
+    assert msg["X-Auto-Response-Suppress"] == "OOF, AutoReply"
     assert msg["X-Refmail"] == __version__
     assert msg["X-Refmail-Referral"] == "12"
     assert msg["List-Unsubscribe"] is None
@@ -117,7 +119,15 @@ def test_body_is_multipart_alternative_text_then_html() -> None:
     assert msg["MIME-Version"] == "1.0"
 
 
-def test_list_unsubscribe_only_when_asked() -> None:
+def test_an_answer_is_auto_replied_the_rest_auto_generated() -> None:
+    """RFC 3834 §5: ``auto-replied`` for a message that answers another (the acknowledgement)."""
+    assert parse(build(auto_submitted="auto-replied"))["Auto-Submitted"] == "auto-replied"
+    with pytest.raises(ValueError, match="Auto-Submitted"):
+        build(auto_submitted="no")
+
+
+def test_list_unsubscribe_by_default() -> None:
+    assert parse(build(list_unsubscribe=False))["List-Unsubscribe"] is None
     raw = build(list_unsubscribe=True)
     assert f"\r\nList-Unsubscribe: <mailto:refs+{TOKEN}@harbornet.example?subject=STOP>\r\n".encode() in raw
     msg = parse(raw)

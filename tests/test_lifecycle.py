@@ -203,7 +203,8 @@ def test_the_whole_lifecycle_by_email(world: World) -> None:
     assert len(acks) == 1
     ack = acks[0]
     assert str(ack["Subject"]).startswith("[R-1] ")
-    assert ack["Auto-Submitted"] == "auto-generated"
+    assert ack["Auto-Submitted"] == "auto-replied"  # it answers the intro (RFC 3834 §5)
+    assert ack["X-Auto-Response-Suppress"] == "OOF, AutoReply"
     assert ack["In-Reply-To"] == "<intro-1@mail.chencpa.example>"
     assert parseaddr(str(ack["Reply-To"]))[1].startswith("refs+")
     assert ack.get_body(preferencelist=("html",)) is not None

@@ -299,20 +299,30 @@ def test_a_members_week_and_referrals(group: Group) -> None:
 
 
 def test_what_is_waiting_on_a_member(group: Group) -> None:
-    s = member_summary(group.store, group.config, BOB[1], NOW)
-    # R3: Bob never thanked Betty (a referral that did not work out still
-    # deserves thanks) and was asked for feedback when the nudge went out
-    # (day 7, the first planning run after feedback_after). R2: thanked by his
+    # R3 ended as no fit (Eve's answer): neither "thank Betty" nor "how did it
+    # go?" is still to be done, although Bob did neither. R2 he thanked by his
     # WON reply to the thank-you nudge.
-    assert [(w.action, w.referral.id) for w in s.waiting] == [("feedback", 3), ("thank", 3)]
-    assert s.week.waiting == 2
-    assert s.waiting[0].since == START + timedelta(days=7, hours=1)
-    # Answering clears it: feedback first, then thanks.
-    group.reply(group.nudge(3, "feedback", BOB), BOB, "Eve needed a leasing specialist; I sent her a name.")
-    after = member_summary(group.store, group.config, BOB[1], group.now)
-    assert [(w.action, w.referral.id) for w in after.waiting] == [("thank", 3)]
-    group.reply(group.nudge(3, "thank_you", BOB), BOB, "Thanks Betty, for thinking of me.")
-    assert member_summary(group.store, group.config, BOB[1], group.now).waiting == ()
+    bob = member_summary(group.store, group.config, BOB[1], NOW)
+    assert bob.waiting == () and bob.week.waiting == 0
+    # Tom thanked Bob for R5, not yet for R6 (both open, given on day 6).
+    tom = member_summary(group.store, group.config, TOM[1], NOW)
+    assert [(w.action, w.referral.id) for w in tom.waiting] == [("thank", 6)]
+    # Day 13: both feedback nudges went to Tom.
+    group.at(START + timedelta(days=13, hours=1))
+    tom = member_summary(group.store, group.config, TOM[1], group.now)
+    assert sorted((w.action, w.referral.id) for w in tom.waiting) == [
+        ("feedback", 5), ("feedback", 6), ("thank", 6)]
+    assert tom.waiting[0].since == START + timedelta(days=13, hours=1)
+    assert tom.week.waiting == 3
+    text = Renderer(group.config).render("summary_member", summary_context(tom, group.config)).text
+    assert "Tell us how it went with Hal Ng" in text
+    # R6 is won: the feedback is answered, the thanks still owed. R5 is lost: nothing.
+    group.reply(group.nudge(6, "feedback", TOM), TOM, "WON $900")
+    group.reply(group.nudge(5, "feedback", TOM), TOM, "LOST - Gina went with her cousin.")
+    tom = member_summary(group.store, group.config, TOM[1], group.now)
+    assert [(w.action, w.referral.id) for w in tom.waiting] == [("thank", 6)]
+    group.reply(group.nudge(6, "thank_you", TOM), TOM, "Thanks Bob, for thinking of me.")
+    assert member_summary(group.store, group.config, TOM[1], group.now).waiting == ()
 
 
 def test_an_inferred_status_is_not_feedback(group: Group) -> None:
@@ -563,14 +573,16 @@ def test_summaries_render_well_formed_and_self_contained(group: Group, renderer:
 
 def test_the_member_summary_reads_warmly(group: Group, renderer: Renderer) -> None:
     _, out = render_member(group, renderer, BOB[1])
-    headline = ("This week: 2 introductions given, 1 thank-you received, news on 3 introductions, "
-                "2 waiting on you.")
+    headline = "This week: 2 introductions given, 1 thank-you received, news on 3 introductions."
     assert headline in out.text
-    assert out.text.index(headline) < out.text.index("WAITING ON YOU")  # brief at the top
     assert headline in lxml.html.document_fromstring(out.html).text_content()
-    assert "2 introductions given" in out.subject and "2 waiting on you" in out.subject
-    assert "Thank Betty Smith for introducing you to Eve Adams (R-3" in out.text
-    assert "Tell us how it went with Eve Adams" in out.text
+    assert "2 introductions given" in out.subject and "waiting on you" not in out.subject
+    # R-3 ended as no fit: nothing of it waits on Bob any more.
+    assert "WAITING ON YOU" not in out.text and "Thank Betty" not in out.text
+    _, tom = render_member(group, renderer, TOM[1])
+    assert "1 waiting on you" in tom.subject
+    assert tom.text.index("1 waiting on you.") < tom.text.index("WAITING ON YOU")  # brief at the top
+    assert "Thank Bob Reyes for introducing you to Hal Ng (R-6" in tom.text
     assert "won ($4,500)" in out.text and "You won work from 1 referral: $4,500." in out.text
     assert "Betty Smith: 1 / 2 - has sent you business you haven't returned yet" in out.text
     assert "Tom Becker: 2 / 0 - you keep sending business their way" in out.text

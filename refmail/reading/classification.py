@@ -61,6 +61,9 @@ class RuleName(StrEnum):
     MAIL_SYSTEM = "mail_system"
 
     # -- a message that answers another ---------------------------------------
+    #: An unsubscribe request (RFC 2369): subject ``STOP`` to a plus-token address,
+    #: as a mail client sends it from refmail's ``List-Unsubscribe`` — automatic or not.
+    UNSUBSCRIBE = "unsubscribe"
     #: Addressed to a plus-token address of the tracker (``refs+TOKEN@…``).
     TOKEN_REPLY = "token_reply"
     #: ``In-Reply-To``/``References`` present: a reply in a thread.
@@ -93,7 +96,7 @@ class RuleName(StrEnum):
 
 _KINDS: dict[Kind, tuple[RuleName, ...]] = {
     "bounce": (RuleName.DSN_FAILURE, RuleName.TEXT_BOUNCE),
-    "reply": (RuleName.TOKEN_REPLY, RuleName.THREAD_REPLY),
+    "reply": (RuleName.UNSUBSCRIBE, RuleName.TOKEN_REPLY, RuleName.THREAD_REPLY),
     "intro": (RuleName.INTRO, RuleName.FORWARDED_INTRO),
 }
 #: The :data:`Kind` each rule name stands for; every name not listed is ``ignored``.

@@ -46,6 +46,7 @@ CHAIN: tuple[Rule, ...] = (
     bounce.delivery_report,
     bounce.text_bounce,
     automatic.own_mail,
+    automatic.unsubscribe_request,  # acted on although automatic: it only ever stops mail
     automatic.auto_submitted,
     automatic.autoreply_header,
     automatic.precedence,

@@ -7,9 +7,18 @@ ready for ``smtplib``). The headers do three jobs besides addressing:
   nudges appear in the same conversation as the intro (RFC 5322 §3.6.4);
 - **replies come back signed** — ``Reply-To: refs+TOKEN@…`` carries the
   reply token (:mod:`refmail.policy.tokens`);
-- **no loops** — ``Auto-Submitted: auto-generated`` (RFC 3834 §5) so
-  well-behaved responders stay quiet, ``X-Auto-Response-Suppress`` for
-  Exchange, and ``X-Refmail`` so refmail recognises its own mail coming back.
+- **no loops** — ``Auto-Submitted`` (RFC 3834 §5: ``auto-replied`` on the
+  acknowledgement, which answers the referrer's intro, ``auto-generated`` on
+  everything else) so well-behaved responders stay quiet;
+  ``X-Auto-Response-Suppress: OOF, AutoReply`` for Exchange, which holds back
+  its out-of-office and rule replies but still sends the delivery reports
+  refmail records bounces from (``All`` would suppress those too, and read
+  receipts no one wants are off by default anyway); and ``X-Refmail`` so
+  refmail recognises its own mail coming back;
+- **one-click unsubscribe** — ``List-Unsubscribe: <mailto:refs+TOKEN@…?subject=STOP>``
+  (RFC 2369 §3.2), the message's own signed reply address, which refmail reads
+  as STOP from that recipient (:mod:`refmail.reading.rules.automatic`). RFC
+  8058's one-click POST needs an HTTPS endpoint refmail does not serve.
 
 Display names and subjects come from other people's mail. Every such value is
 stripped of control characters before it reaches a header, and the email
@@ -29,13 +38,17 @@ from email.header import Header
 from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from refmail._version import __version__
 from refmail.config import Config
 from refmail.render.renderer import Rendered
 
-__all__ = ["clean_header_text", "compose", "new_message_id", "reply_address"]
+__all__ = ["AutoSubmitted", "clean_header_text", "compose", "new_message_id", "reply_address"]
+
+#: RFC 3834 §5's two values for mail refmail writes: ``auto-replied`` answers a
+#: message (the acknowledgement of an intro), ``auto-generated`` is the rest.
+AutoSubmitted = Literal["auto-generated", "auto-replied"]
 
 #: msg-id = "<" id-left "@" id-right ">" (RFC 5322 §3.6.4), printable ASCII
 #: without spaces or angle brackets.
@@ -188,16 +201,19 @@ def compose(
     tag: str,
     in_reply_to: str | None,
     references: Sequence[str],
-    list_unsubscribe: bool,
     date: datetime,
+    list_unsubscribe: bool = True,
+    auto_submitted: AutoSubmitted = "auto-generated",
 ) -> bytes:
     """The whole message as bytes with CRLF line ends.
 
     ``to`` is ``(display name, address)``; ``tag`` is ``R-12`` and is put in
     front of the subject as ``[R-12]``; ``date`` must be timezone-aware.
-    ``list_unsubscribe`` adds ``List-Unsubscribe: <mailto:…?subject=STOP>``
-    (RFC 2369). Raises ValueError for an address, token, tag or Message-ID
-    that refmail itself should never produce.
+    ``list_unsubscribe`` (on unless turned off) adds
+    ``List-Unsubscribe: <mailto:…?subject=STOP>`` (RFC 2369);
+    ``auto_submitted`` is the ``Auto-Submitted`` value (RFC 3834 §5). Raises
+    ValueError for an address, token, tag or Message-ID that refmail itself
+    should never produce.
     """
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError("date must be timezone-aware")
@@ -228,9 +244,12 @@ def compose(
         msg["References"] = " ".join(thread)
 
     # RFC 3834 §5: mail sent by a program, not a person; responders must not answer.
-    msg["Auto-Submitted"] = "auto-generated"
-    # Microsoft's equivalent: no out-of-office or other automatic replies.
-    msg["X-Auto-Response-Suppress"] = "All"
+    if auto_submitted not in ("auto-generated", "auto-replied"):
+        raise ValueError(f"not an Auto-Submitted value refmail writes: {auto_submitted!r}")
+    msg["Auto-Submitted"] = auto_submitted
+    # Microsoft's equivalent, limited to out-of-office and rule replies: "All"
+    # would also suppress the non-delivery reports refmail records bounces from.
+    msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
     msg["X-Refmail"] = __version__
     msg["X-Refmail-Referral"] = str(int(referral_id))
     if list_unsubscribe:

@@ -96,6 +96,9 @@ RECENT = timedelta(days=30)
 #: Longest lists in one email; the rest are counted ("and 12 more").
 LIST_LIMIT = 12
 LEDGER_LIMIT = 10
+#: Statuses in which something can still wait on a member: an open referral,
+#: and a won one while its provider has not thanked the referrer.
+WAITING_STATUSES = OPEN_STATUSES | {"won"}
 
 _MEMBER_SQL = """
 WITH mine(id) AS (
@@ -131,12 +134,14 @@ ORDER BY f.id DESC
 def member_summary(store: Store, config: Config, member: str, now: datetime) -> MemberSummary:
     """The weekly summary for ``member`` (an address or alias): one SQL statement.
 
-    "Waiting on you": *thank* — the member is the provider, has not thanked
-    (no ``thanks`` event), and the referral was not withdrawn (a referral
-    that did not work out still deserves thanks, seeds); *feedback* — a
+    "Waiting on you" lists only what is still to be done, as the nudges ask it
+    (:mod:`refmail.policy.rules`): *thank* — the member is the provider, has
+    not thanked (no ``thanks`` event), and the referral is open or won (a won
+    referral whose provider forgot to say thanks still should; one that was
+    lost, no fit or withdrawn is over); *feedback* — the referral is open, a
     ``feedback`` nudge to them was sent and they have given no feedback or
     status of their own since (a status the tracker inferred from their mail
-    is not an answer, as in :mod:`refmail.policy.rules`). Referrals tracked silently
+    is not an answer). Referrals tracked silently
     (history imported or backfilled) count in the totals and the ledger but
     wait on no one, and are listed only when they have recent news.
 
@@ -192,12 +197,13 @@ def member_summary(store: Store, config: Config, member: str, now: datetime) -> 
             counts[key] += 1
             counts[key + "_year"] += this_year
             counts["won_for_them" if mine_given else "won_from_them"] += line.status == "won"
-        if line.silent or line.status in {"withdrawn", *PROPOSAL_STATUSES}:
+        if line.silent or line.status not in WAITING_STATUSES:
             continue
         if line.role == "provider" and row["thanks_jd"] is None:
             waiting.append(Waiting("thank", line, line.introduced_at))
         asked, answered = row["asked_jd"], row["answered_jd"]
-        if not mine_given and asked is not None and (answered is None or answered < asked):
+        if (line.status in OPEN_STATUSES and not mine_given and asked is not None
+                and (answered is None or answered < asked)):
             waiting.append(Waiting("feedback", line, from_julian(asked, zone)))
 
     def is_open(line: ReferralLine) -> bool:

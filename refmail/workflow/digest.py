@@ -149,7 +149,7 @@ class Digest:
         raw = compose(
             self.config, rendered, to=(member.name if member else "", recipient),
             message_id=message_id, reply_token=token, referral_id=0, tag=TAG,
-            in_reply_to=None, references=[], list_unsubscribe=True, date=now,
+            in_reply_to=None, references=[], date=now,
         )
         return self.outbox.enqueue(
             referral_id=None, step=step, recipient=recipient, seq=seq, message_id=message_id,

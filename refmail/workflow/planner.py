@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 RECENT = timedelta(days=30)
 #: Referrals read together by :meth:`Planner.plan_all` (each id is one SQL parameter).
 PLAN_BATCH = 500
+#: The steps that answer the referrer's own intro (the acknowledgement, or the
+#: question that takes its place when the roles are unknown): ``Auto-Submitted:
+#: auto-replied`` (RFC 3834 §5); everything else refmail writes is ``auto-generated``.
+ANSWERS = frozenset({"ack", "roles_question"})
 
 
 def signer_for(store: Store) -> TokenSigner:
@@ -245,8 +249,8 @@ class Planner:
             tag=f"R-{view.id}",
             in_reply_to=intro,
             references=[intro] if intro else [],
-            list_unsubscribe=not self.config.is_member(due.recipient),
             date=now,
+            auto_submitted="auto-replied" if due.step in ANSWERS else "auto-generated",
         )
         return self.outbox.enqueue(
             referral_id=view.id,
@@ -410,8 +414,7 @@ class Planner:
             raw = compose(
                 self.config, rendered, to=(context["recipient"]["name"], target),
                 message_id=message_id, reply_token=context["token"], referral_id=view.id,
-                tag=f"R-{view.id}", in_reply_to=None, references=[], list_unsubscribe=False,
-                date=now,
+                tag=f"R-{view.id}", in_reply_to=None, references=[], date=now,
             )
             last = self.outbox.enqueue(
                 referral_id=view.id, step="send_failed", recipient=target, seq=item.id,

@@ -5,6 +5,10 @@ start a referral or a reply loop"): answering an auto-reply is how two
 automata write to each other forever. Each rule reads one family of marks,
 in the order the chain runs them; the first that matches decides, so the
 reason names the mark that was found.
+
+One kind of program-written mail is acted on: the unsubscribe request a mail
+client sends for refmail's own ``List-Unsubscribe`` (:func:`unsubscribe_request`).
+Acting on it only ever stops mail, which cannot start a loop.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import re
 
 from refmail.config import Config
-from refmail.reading.classification import Classification, RuleName
+from refmail.reading.classification import Classification, Command, RuleName
 from refmail.reading.envelope import Envelope
 from refmail.reading.rules import short
 
@@ -27,6 +31,7 @@ __all__ = [
     "out_of_office_subject",
     "own_mail",
     "precedence",
+    "unsubscribe_request",
 ]
 
 _OOF_SUBJECT = re.compile(
@@ -41,6 +46,10 @@ _AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Auto
 # X-Auto-Response-Suppress is *not* among them: Outlook sets it on ordinary mail.
 _EXCHANGE_HEADERS = ("X-MS-Exchange-Inbox-Rules-Loop", "X-MS-Exchange-Generated-Message-Source")
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
+#: The subject refmail's ``List-Unsubscribe`` mailto asks for, or with the tag
+#: a one-click ``STOP`` button adds; nothing else ("Re: STOP the noise" is a
+#: reply like any other, read by the reply rule).
+_STOP_SUBJECT = re.compile(r"\s*(?:\[R-\d{1,12}\]\s*)?STOP\s*", re.IGNORECASE)
 
 
 def own_mail(env: Envelope, config: Config) -> Classification | None:
@@ -60,6 +69,26 @@ def own_mail(env: Envelope, config: Config) -> Classification | None:
         return None
     other = bool(env.sender) and not config.is_tracking_address(env.sender or "")
     return env.verdict(RuleName.OTHER_REFMAIL if other else RuleName.OWN_MAIL, reason)
+
+
+def unsubscribe_request(env: Envelope, config: Config) -> Classification | None:
+    """An unsubscribe request: subject ``STOP``, to a plus-token address of the tracker.
+
+    What a mail client sends for refmail's ``List-Unsubscribe:
+    <mailto:refs+TOKEN@…?subject=STOP>`` (RFC 2369 §3.2) when its reader
+    presses "Unsubscribe", often with no text and sometimes marked as automatic
+    mail (``Auto-Submitted``): so this rule runs before the auto-reply rules,
+    and the request is a reply whose command is STOP. The tracker checks the
+    token and that the sender is the person it was issued to, as for any reply.
+    """
+    token = env.token
+    if token is None or not _STOP_SUBJECT.fullmatch(env.message.subject):
+        return None
+    result = env.verdict(RuleName.UNSUBSCRIBE, f"unsubscribe request (subject STOP, plus token {token})")
+    result.token = token
+    result.reply_text = "STOP"
+    result.command = Command(stop=True)
+    return result
 
 
 def auto_submitted(env: Envelope, config: Config) -> Classification | None:
