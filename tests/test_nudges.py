@@ -8,29 +8,18 @@ when, is read back from the SMTP server exactly as their mail client would.
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from pathlib import Path
 
 import pytest
-from mailservers import MailEnv
 from test_lifecycle import LINDA, MEI, TOM, TRACKER, World, send_intro
+from test_lifecycle import world as world  # the fixture: a group, its servers, refmail, a clock
 
 from refmail.reading.classification import RuleName
 from refmail.reading.classifier import classify
 
 pytestmark = pytest.mark.servers
-
-
-@pytest.fixture
-def world(mail_env: MailEnv, tmp_path: Path) -> Iterator[World]:
-    w = World(mail_env, tmp_path)
-    try:
-        yield w
-    finally:
-        w.store.close()
 
 
 def _unsubscribe_link(message: EmailMessage) -> tuple[str, str]:
