@@ -5,8 +5,10 @@ each into one clear line for the user instead of a traceback (imapclient keeps
 the same discipline with a single root exception and documented subclasses).
 
 - :class:`ConfigError` — the config file is missing, not TOML, or has a wrong
-  value. Carries the file and the key so the message can name both.
-- :class:`StoreError` — the SQLite database cannot be opened or migrated.
+  value. Carries the file and the key so the message can name both, and
+  every problem found when there were several (one line each).
+- :class:`StoreError` — the SQLite database cannot be opened or migrated
+  (:class:`refmail.storage.migrations.NewerDatabase`: a newer refmail wrote it).
 - :class:`LockError` — another refmail daemon already runs on the same
   database (a :class:`StoreError`, so code that handles those handles it).
 - :class:`MailboxError` — the IMAP server cannot be reached, refuses the login,
@@ -32,6 +34,7 @@ the same discipline with a single root exception and documented subclasses).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 __all__ = [
@@ -65,13 +68,26 @@ class ConfigError(RefmailError):
     when the problem is not tied to one of them.
     """
 
-    def __init__(self, message: str, *, path: str | None = None, key: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        problems: Sequence[tuple[str | None, str]] = (),
+    ):
+        """``problems``: every ``(key, message)`` found, when there were several;
+        the first is ``key`` and ``message``. Each gets a line of its own."""
         self.path = path
         self.key = key
         self.detail = message
-        where = ""
-        if path:
-            where = f"{path}: "
+        self.problems: tuple[tuple[str | None, str], ...] = tuple(problems) or ((key, message),)
+        where = f"{path}: " if path else ""
+        if len(self.problems) > 1:
+            lines = [f"{where}{len(self.problems)} problems"]
+            lines += [f"  {k}: {m}" if k else f"  {m}" for k, m in self.problems]
+            super().__init__("\n".join(lines))
+            return
         if key:
             where += f"{key}: "
         super().__init__(f"{where}{message}")

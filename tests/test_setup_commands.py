@@ -80,6 +80,13 @@ INIT_INPUT = "\n".join([
 ]) + "\n"
 
 
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``refmail init`` as a person at a terminal answers it (CliRunner's input is a pipe)."""
+    monkeypatch.setattr("refmail.cli.commands._terminal", lambda: True)
+
+
+@pytest.mark.usefixtures("terminal")
 def test_init_writes_a_config_that_loads_and_keeps_every_comment(tmp_path: Path) -> None:
     path = tmp_path / "etc" / "refmail.toml"
     result = CliRunner().invoke(cli, ["--config", str(path), "init"], input=INIT_INPUT)
@@ -117,6 +124,7 @@ def test_init_writes_a_config_that_loads_and_keeps_every_comment(tmp_path: Path)
     assert "LAKESIDE_SMTP_PW" in result.output and "refmail check" in result.output
 
 
+@pytest.mark.usefixtures("terminal")
 def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     path = tmp_path / "refmail.toml"
     path.write_text("# my own config\n", encoding="utf-8")

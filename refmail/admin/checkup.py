@@ -97,6 +97,34 @@ class Checkup:
         return all(r.ok for r in self.results)
 
 
+#: The default ports of each protocol, for the hint when a port speaks another one.
+_USUAL_PORTS = {"IMAP": "993 (ssl) or 143 (starttls)", "SMTP": "465 (ssl) or 587 (starttls)"}
+
+
+def protocol_of(greeting: str | None) -> str | None:
+    """The protocol a server's first line belongs to: ``IMAP`` (``* OK``, RFC 9051 §7.1),
+    ``SMTP`` (``220``, RFC 5321 §4.2), ``POP3`` (``+OK``, RFC 1939 §4); None when unknown."""
+    if not greeting:
+        return None
+    if re.match(r"^\* (?:OK|PREAUTH|BYE)\b", greeting, re.IGNORECASE):
+        return "IMAP"
+    if re.match(r"^(?:220|421|554)(?:[ -]|$)", greeting):
+        return "SMTP"
+    if greeting.startswith("+OK"):
+        return "POP3"
+    return None
+
+
+def other_protocol(name: str, port: int, greeting: str | None, section: str) -> tuple[str, str] | None:
+    """``("port 993 speaks IMAP, not SMTP", hint)`` when ``greeting`` is another protocol's."""
+    spoken = protocol_of(greeting)
+    if spoken is None or spoken == name:
+        return None
+    usual = _USUAL_PORTS.get(name, "")
+    return (f"port {port} speaks {spoken}, not {name} (it said: {greeting})",
+            f"set [{section}] port to the {name} server's port" + (f", usually {usual}" if usual else ""))
+
+
 @dataclass(frozen=True)
 class Greeting:
     """What a port said right after the TCP connection: its first line, or None (silent)."""
@@ -190,6 +218,9 @@ def _reachability(
             name, False, where, f"cannot connect: {_unreachable(exc, where, timeout)}", "unreachable",
             (hint,),
         ), None
+    wrong = other_protocol(name, settings.port, greeting.text, name.lower())
+    if wrong is not None:
+        return CheckResult(name, False, where, wrong[0], "wrong_protocol", (wrong[1],)), greeting
     if plain_expected and not greeting.plain:
         tls_port = 993 if name == "IMAP" else 465
         return CheckResult(
@@ -222,6 +253,9 @@ def _tls_failure(name: str, settings: ImapSettings | SmtpSettings, cause: BaseEx
         with contextlib.suppress(OSError):
             timeout = settings.timeout.total_seconds()
             greeting = probe(settings.host, settings.port, timeout=timeout, wait=min(wait, timeout))
+            wrong = other_protocol(name, settings.port, greeting.text, section)
+            if wrong is not None:
+                return CheckResult(name, False, where, wrong[0], "wrong_protocol", (wrong[1],))
             if greeting.plain:
                 plain_port = 143 if name == "IMAP" else 587
                 tls_port = 993 if name == "IMAP" else 465
@@ -378,7 +412,7 @@ def check_smtp(
     """Connect, secure, say EHLO, log in if configured, and QUIT without sending."""
     import smtplib
 
-    from refmail.outgoing.transport import SmtpTransport
+    from refmail.outgoing.transport import SmtpTransport, WrongProtocol
 
     where = f"{settings.host}:{settings.port}"
     missing = _env_missing(settings, "smtp")
@@ -393,6 +427,10 @@ def check_smtp(
     except TransportSignInFailed as exc:
         return CheckResult("SMTP", False, where, exc.reason, "oauth", (exc.hint,) if exc.hint else ())
     except TransportError as exc:
+        if isinstance(exc, WrongProtocol):
+            hint = f"set [smtp] port to the SMTP server's port, usually {_USUAL_PORTS['SMTP']}"
+            said = f"port {settings.port} speaks {exc.spoken}, not SMTP (it said: {exc.greeting})"
+            return CheckResult("SMTP", False, where, said, "wrong_protocol", (hint,))
         cause = _cause(exc)
         if isinstance(cause, smtplib.SMTPAuthenticationError):
             return CheckResult(

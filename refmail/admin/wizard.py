@@ -23,7 +23,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -39,6 +39,7 @@ from refmail.errors import RefmailError
 
 __all__ = [
     "Answers",
+    "LineAnswers",
     "MemberAnswer",
     "ServerAnswers",
     "WizardError",
@@ -192,6 +193,36 @@ def system_timezone(
 Ask = Callable[[str, str, Any, Callable[[str], Any]], Any]
 
 
+class LineAnswers:
+    """An :data:`Ask` that reads one answer per line from a stream: ``refmail init < answers.txt``.
+
+    For a script or a pipe rather than a person, so nothing is asked again: an
+    empty line (or the end of the input) takes the question's default, and an
+    answer that is not valid, or the input ending where an answer is needed,
+    is a :class:`WizardError` naming the line and the question — a wrong
+    answer must not shift every later answer onto the wrong question.
+    """
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.line = 0
+
+    def __call__(self, key: str, question: str, default: Any, convert: Callable[[str], Any]) -> Any:
+        text = next(self._lines, None)
+        if text is not None:
+            self.line += 1
+            text = text.rstrip("\r\n").strip()
+        if not text:
+            if default is None:
+                where = f"line {self.line}" if text is not None else "the end of the input"
+                raise WizardError(f"{where}: {question!r} needs an answer")
+            text = str(default)
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise WizardError(f"line {self.line} ({question}): {exc}") from None
+
+
 def collect_answers(given: Mapping[str, Any], ask: Ask | None) -> Answers:
     """Answers from ``given`` (CLI options), else ``ask``, else the defaults.
 
@@ -303,9 +334,15 @@ def _members(given: Mapping[str, Any], ask: Ask | None) -> tuple[MemberAnswer, .
     listed = given.get("members")
     if listed:
         try:
-            return tuple(m if isinstance(m, MemberAnswer) else parse_member(m) for m in listed)
+            parsed = tuple(m if isinstance(m, MemberAnswer) else parse_member(m) for m in listed)
         except ValueError as exc:
             raise WizardError(f"--member: {exc}") from None
+        for n, member in enumerate(parsed):
+            try:
+                _new_address(member.email, parsed[:n])
+            except ValueError as exc:
+                raise WizardError(f"--member {member.name} <{member.email}>: {exc}") from None
+        return parsed
     if ask is None:
         return ()
     members: list[MemberAnswer] = []
@@ -314,9 +351,18 @@ def _members(given: Mapping[str, Any], ask: Ask | None) -> tuple[MemberAnswer, .
         name = ask("member_name", f"Member {n}: name (empty to finish)", "", str.strip)
         if not name:
             return tuple(members)
-        email = ask("member_email", f"Member {n}: email", None, valid_email)
+        email = ask("member_email", f"Member {n}: email", None,
+                    lambda value: _new_address(valid_email(value), members))
         business = ask("member_business", f"Member {n}: business, in one line", "", str.strip)
         members.append(MemberAnswer(name, email, business))
+
+
+def _new_address(email: str, earlier: Sequence[MemberAnswer]) -> str:
+    """``email``, unless an earlier member has it: the config would refuse the file."""
+    for member in earlier:
+        if member.email == email:
+            raise ValueError(f"{email} is already {member.name}'s address; each member needs their own")
+    return email
 
 
 # -- the template -------------------------------------------------------------------

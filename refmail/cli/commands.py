@@ -74,6 +74,11 @@ def _store(ctx: click.Context) -> Store:
     return Store.open(_config(ctx).database_path())
 
 
+def _now() -> datetime:
+    """The present moment for every command (tests run the CLI on a simulated clock)."""
+    return datetime.now(UTC)
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(
@@ -195,37 +200,6 @@ def import_(ctx: click.Context, paths: tuple[str, ...], progress: bool | None) -
     total_seen = sum(counts.values())
     summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
     click.echo(f"Imported {total_seen} message{'s' if total_seen != 1 else ''}: {summary or 'none'}")
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="A JSON array, streamed.")
-@click.option("--status", help="Only referrals with this status, e.g. introduced.")
-@click.pass_context
-@_friendly
-def referrals(ctx: click.Context, as_json: bool, status: str | None) -> None:
-    """List tracked referrals with their parties, status and history.
-
-    \b
-    Examples:
-        refmail referrals
-        refmail referrals --json --status won
-    """
-    store = _store(ctx)
-    try:
-        rows = store.iter_referrals(status=status)
-        if as_json:
-            # Streamed item by item: a million referrals never sit in memory.
-            out = sys.stdout
-            out.write("[")
-            for index, row in enumerate(rows):
-                out.write(("," if index else "") + "\n  " + json.dumps(row, ensure_ascii=False))
-            out.write("\n]\n" if store.count_referrals() else "]\n")
-            return
-        from refmail.admin.display import referrals_table
-
-        referrals_table(rows)
-    finally:
-        store.close()
 
 
 @cli.command()
@@ -365,6 +339,11 @@ def _click_ask(key: str, question: str, default: Any, convert: Callable[[str], A
     )
 
 
+def _terminal() -> bool:
+    """Whether a person answers (standard input is a terminal), rather than a pipe or a file."""
+    return sys.stdin.isatty()
+
+
 @cli.command()
 @click.option("--defaults", is_flag=True, help="Ask nothing: each answer from its option, else its default.")
 @click.option("--force", is_flag=True, help="Replace an existing config file.")
@@ -404,11 +383,15 @@ def init(ctx: click.Context, defaults: bool, force: bool, **options: Any) -> Non
     The file is written to --config, else $REFMAIL_CONFIG, else
     ./config/refmail.toml, with every comment of the example config, so each
     key stays explained. Passwords are not asked: the config names the
-    environment variables that will hold them.
+    environment variables that will hold them. When standard input is not a
+    terminal, the answers are read from it, one line per question in the
+    order a terminal would ask them (an empty line takes the default); a
+    wrong answer stops with the line and the question, nothing written.
 
     \b
     Examples:
         refmail init
+        refmail init < answers.txt
         refmail --config /etc/refmail/refmail.toml init --database /var/lib/refmail/refmail.db
         refmail init --defaults --group-name "Harbor Network" \\
             --tracking-address refs@harbornet.example --imap-host mail.harbornet.example \\
@@ -416,7 +399,13 @@ def init(ctx: click.Context, defaults: bool, force: bool, **options: Any) -> Non
         refmail init --provider microsoft365 --tenant harbornet.onmicrosoft.com \\
             --client-id 00000000-0000-0000-0000-000000000000
     """
-    from refmail.admin.wizard import collect_answers, example_config_path, render_config, write_config
+    from refmail.admin.wizard import (
+        LineAnswers,
+        collect_answers,
+        example_config_path,
+        render_config,
+        write_config,
+    )
     from refmail.config import find_config_path
 
     path = find_config_path(ctx.ensure_object(dict).get("config_path"))
@@ -424,9 +413,14 @@ def init(ctx: click.Context, defaults: bool, force: bool, **options: Any) -> Non
         raise click.ClickException(f"{path} already exists; use --force to replace it")
     template = example_config_path().read_text(encoding="utf-8")
     given = {k: v for k, v in options.items() if v not in (None, ())}
-    if not defaults:
+    ask: Any = None
+    if not defaults and _terminal():
         click.echo(f"Writing {path}. Press Enter to accept a [default].")
-    answers = collect_answers(given, None if defaults else _click_ask)
+        ask = _click_ask
+    elif not defaults:
+        # A pipe or a file: one answer per line, in the order the questions are asked.
+        ask = LineAnswers(sys.stdin)
+    answers = collect_answers(given, ask)
     write_config(path, render_config(answers, template), force=force)
     click.echo(f"Wrote {path} ({len(answers.members)} member{'s' * (len(answers.members) != 1)}).")
     from refmail.admin.hosting import HOSTINGS
@@ -496,99 +490,6 @@ def check(ctx: click.Context, test_idle: bool) -> None:
         first = "All good." if not warned else f"All good, but read the warning{'s' * (warned > 1)} above."
         click.echo(f"{first} Next: `refmail run --once --no-send` shows what refmail would do.")
     ctx.exit(0 if checkup.ok else 1)
-
-
-# -- reports ---------------------------------------------------------------------------
-def _since(value: str | None, config: Config) -> datetime | None:
-    """``30d``/``12w`` back from now, or a date (midnight in the group's zone)."""
-    if not value:
-        return None
-    from datetime import date
-
-    from refmail.config import parse_duration
-
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        try:
-            return (datetime.now(UTC) - parse_duration(value)).astimezone(config.zone)
-        except ValueError as exc:
-            raise click.BadParameter(
-                f"{exc}, or a date such as 2026-01-31", param_hint="--since"
-            ) from None
-    return datetime(day.year, day.month, day.day, tzinfo=config.zone)
-
-
-@cli.command()
-@click.option(
-    "--since", metavar="PERIOD", help="Only referrals introduced in the last 30d, 12w… or since a date."
-)
-@click.pass_context
-@_friendly
-def report(ctx: click.Context, since: str | None) -> None:
-    """The group at a glance: per member, referrals given, received, won, value, open.
-
-    Won, value and open count the referrals a member received (as the
-    provider). The group line counts every referral once.
-
-    \b
-    Examples:
-        refmail report
-        refmail report --since 30d
-        refmail report --since 2026-01-01
-    """
-    from refmail.admin.report import group_report, print_report
-
-    config = _config(ctx)
-    start = _since(since, config)
-    store = _store(ctx)
-    try:
-        print_report(group_report(store, config, since=start))
-    finally:
-        store.close()
-
-
-@cli.command()
-@click.option("--csv", "as_csv", is_flag=True, help="Comma-separated values, one referral per row.")
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (default: standard output)."
-)
-@click.pass_context
-@_friendly
-def export(ctx: click.Context, as_csv: bool, output: str | None) -> None:
-    """Export every referral, e.g. for a spreadsheet.
-
-    Columns: id, tag, status, referrer, provider, prospects and parties
-    (;-separated), introduced_at, updated_at, value, currency, last_event,
-    last_event_at. Cells that a spreadsheet would run as a formula are
-    written as text. A file written with --output is readable by you only.
-
-    \b
-    Examples:
-        refmail export --csv > referrals.csv
-        refmail export --csv --output referrals.csv
-    """
-    if not as_csv:
-        raise click.UsageError("say which format: --csv (the only one so far)")
-    from refmail.admin.export import write_csv
-
-    store = _store(ctx)
-    try:
-        if output is None:
-            count = write_csv(store, sys.stdout)
-        else:
-            import os
-
-            try:
-                # Owner-only, like the database: it holds names and addresses.
-                fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            except OSError as exc:
-                raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
-            with open(fd, "w", encoding="utf-8", newline="") as out:
-                count = write_csv(store, out)
-            click.echo(f"Wrote {count} referral{'s' * (count != 1)} to {output}", err=True)
-    finally:
-        store.close()
 
 
 def main() -> None:

@@ -32,7 +32,15 @@ from refmail.config.sections import (
 )
 from refmail.errors import ConfigError
 
-__all__ = ["DEFAULT_CONFIG_PATH", "ENV_VAR", "Config", "config_from_dict", "find_config_path", "load_config"]
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "ENV_VAR",
+    "Config",
+    "config_from_dict",
+    "find_config_path",
+    "load_config",
+    "member_conflicts",
+]
 
 DEFAULT_CONFIG_PATH = Path("config/refmail.toml")
 ENV_VAR = "REFMAIL_CONFIG"
@@ -62,7 +70,8 @@ class Config(Section):
         seen: dict[str, str] = {}
         for i, member in enumerate(self.members):
             for address in (member.email, *member.aliases):
-                if address in seen and seen[address] != member.email:
+                taken = address in seen and self._by_address[address] is not member
+                if taken:
                     raise ValueError(
                         f"members[{i}]: {address} also belongs to {seen[address]}; "
                         "an address can belong to one member only"
@@ -175,25 +184,82 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
+def _problem(error: Any) -> tuple[str | None, str]:
+    """One pydantic error as ``(dotted key, message for the person editing the file)``."""
+    key = _key(tuple(error["loc"])) or None
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (see config/refmail.example.toml for the keys refmail reads)"
+    elif error["type"] == "missing":
+        message = "this key is required"
+    else:
+        message = message.removeprefix("Value error, ")
+    return key, message
+
+
+def _normal(value: Any) -> str | None:
+    return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+
+def member_conflicts(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Addresses claimed by two ``[[members]]`` entries, each with both entries named.
+
+    Read from the document as written, so these are reported beside every
+    other mistake in the file rather than only once the rest is valid. A
+    duplicate is never resolved by taking one of the two: the later entry
+    would silently take the address over (Bob's summary opening "Hi Hugo,").
+    """
+    members = data.get("members")
+    if not isinstance(members, list):
+        return []
+    owner: dict[str, tuple[int, str, str]] = {}  # address -> (index, key, member's name)
+    problems: list[tuple[str, str]] = []
+    for i, member in enumerate(members):
+        if not isinstance(member, dict):
+            continue
+        name = str(member.get("name") or f"members[{i}]")
+        aliases = member.get("aliases")
+        keyed = [(f"members[{i}].email", member.get("email"))]
+        if isinstance(aliases, list):
+            keyed += [(f"members[{i}].aliases[{j}]", a) for j, a in enumerate(aliases)]
+        for key, value in keyed:
+            address = _normal(value)
+            if address is None:
+                continue
+            first = owner.get(address)
+            if first is None:
+                owner[address] = (i, key, name)
+            elif first[0] != i:
+                problems.append((key, (
+                    f"{address} is already {first[1]} ({first[2]}); an address can belong to one "
+                    f"member only: remove the duplicate entry, or give {name} their own address"
+                )))
+    return problems
+
+
 def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Config:
-    """Validate ``data`` (a parsed TOML document) into a :class:`Config`."""
+    """Validate ``data`` (a parsed TOML document) into a :class:`Config`.
+
+    Every problem is reported at once (one line each, :class:`ConfigError`'s
+    ``problems``): fixing one mistake only to be shown the next is a slow way
+    to edit a file.
+    """
     where = str(path) if path else None
+    conflicts: list[tuple[str | None, str]] = list(member_conflicts(data))
     try:
-        return Config.model_validate({**data, "source": path})
+        config = Config.model_validate({**data, "source": path})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = _key(tuple(error["loc"]))
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (see config/refmail.example.toml for the keys refmail reads)"
-        elif error["type"] == "missing":
-            message = "this key is required"
-        else:
-            message = message.removeprefix("Value error, ")
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(message, path=where, key=key or None) from None
+        found = [_problem(error) for error in exc.errors()]
+        if conflicts:
+            # The model's own check of shared addresses (no key) says less.
+            found = [p for p in found if p[0] is not None or "one member only" not in p[1]]
+        problems = [*found, *conflicts]
+    else:
+        if not conflicts:
+            return config
+        problems = conflicts
+    key, message = problems[0]
+    raise ConfigError(message, path=where, key=key, problems=problems)
 
 
 def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:

@@ -390,6 +390,27 @@ class Outbox:
         ).fetchall()
         return [OutboxItem.from_row(r) for r in rows]
 
+    def items(
+        self,
+        *,
+        referral_id: int | None = None,
+        statuses: Iterable[str] = (),
+        limit: int | None = None,
+    ) -> list[OutboxItem]:
+        """Rows of one referral and/or with these statuses, oldest first (``refmail show``, ``outbox``)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if referral_id is not None:
+            where.append("referral_id = ?")
+            params.append(referral_id)
+        wanted = sorted(set(statuses))
+        if wanted:
+            where.append(f"status IN ({','.join('?' * len(wanted))})")
+            params.extend(wanted)
+        sql = f"SELECT {_COLUMNS} FROM outbox" + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return [OutboxItem.from_row(r) for r in self._conn.execute(sql, params).fetchall()]
+
     def counts(self) -> dict[str, int]:
         """Rows per status, e.g. ``{"queued": 3, "sent": 120}``."""
         rows = self._conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -56,6 +57,7 @@ __all__ = [
     "SmtpTransport",
     "TemporaryFailure",
     "Transport",
+    "WrongProtocol",
 ]
 
 
@@ -93,6 +95,33 @@ class PermanentFailure(TransportError):
     def __init__(self, message: str, *, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class WrongProtocol(TransportError):
+    """The port answered in another protocol (``* OK`` is IMAP's greeting): a wrong port.
+
+    ``spoken`` names the protocol heard, e.g. ``IMAP``; ``greeting`` is its first line.
+    """
+
+    def __init__(self, message: str, *, spoken: str, greeting: str) -> None:
+        super().__init__(message)
+        self.spoken = spoken
+        self.greeting = greeting
+
+
+def _greeting_protocol(code: int, text: str) -> str | None:
+    """The protocol of a greeting that is not SMTP's ``220``.
+
+    smtplib reads the first three characters as the reply code (-1 when they
+    are not digits) and keeps the rest from the fifth on: an IMAP server's
+    ``* OK [CAPABILITY IMAP4rev1 …] ready`` (RFC 9051 §7.1) arrives as -1 and
+    ``[CAPABILITY IMAP4rev1 …] ready``. None when it is an SMTP reply code.
+    """
+    if code != -1:
+        return None
+    if re.search(r"\bIMAP4|^\[CAPABILITY|^\*\s+(?:OK|PREAUTH|BYE)\b", text, re.IGNORECASE):
+        return "IMAP"
+    return "another protocol"
 
 
 def _text(reply: bytes | str) -> str:
@@ -245,6 +274,14 @@ class SmtpTransport:
             ) from None
         except smtplib.SMTPConnectError as exc:  # a greeting other than 220
             self._discard(conn)
+            spoken = _greeting_protocol(exc.smtp_code, _text(exc.smtp_error))
+            if spoken is not None:
+                greeting = _text(exc.smtp_error)[:120]
+                raise WrongProtocol(
+                    f"port {s.port} of {s.host} speaks {spoken}, not SMTP (it said: {greeting}); "
+                    "set [smtp] port to the SMTP server's port, usually 465 (ssl) or 587 (starttls)",
+                    spoken=spoken, greeting=greeting,
+                ) from None
             message = (
                 f"SMTP server {self.where} refused the connection: {exc.smtp_code} {_text(exc.smtp_error)}"
             )

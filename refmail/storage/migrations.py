@@ -15,7 +15,21 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
-__all__ = ["MIGRATIONS", "applied_migrations", "apply_migrations", "parties_key"]
+from refmail._version import __version__
+from refmail.errors import StoreError
+
+__all__ = [
+    "MIGRATIONS",
+    "NewerDatabase",
+    "applied_migrations",
+    "apply_migrations",
+    "parties_key",
+    "unknown_migrations",
+]
+
+
+class NewerDatabase(StoreError):
+    """The database has migrations this refmail does not know: a newer version wrote it."""
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -314,12 +328,46 @@ def applied_migrations(db: sqlite_utils.Database) -> list[str]:
     return [row["name"] for row in db.query("SELECT name FROM _migrations ORDER BY rowid")]
 
 
+#: The ``settings`` key naming the refmail version that last applied a migration.
+WRITTEN_BY = "schema_written_by"
+
+
+def unknown_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Migrations the database has that this refmail does not know: a newer refmail wrote it."""
+    known = {name for name, _ in MIGRATIONS}
+    return [name for name in applied_migrations(db) if name not in known]
+
+
+def _refuse_newer(db: sqlite_utils.Database, unknown: list[str]) -> None:
+    """A schema from the future: opening it could write what the newer code cannot read back.
+
+    Raised before anything is written, with both versions and what to do.
+    """
+    row = db.conn.execute("SELECT value FROM settings WHERE key = ?", (WRITTEN_BY,)).fetchone() \
+        if "settings" in db.table_names() else None
+    by = f"refmail {row[0]}" if row else "a newer refmail"
+    names = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+    raise NewerDatabase(
+        f"this database was written by {by}, and this is refmail {__version__}: it has "
+        f"migration{'s' if len(unknown) > 1 else ''} {names}, which this version does not know. "
+        f"Run the newer refmail again (pip install --upgrade refmail), or restore the copy of "
+        f"the database made before the upgrade"
+    )
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
-    """Apply every migration not yet recorded; return the names applied now."""
+    """Apply every migration not yet recorded; return the names applied now.
+
+    A database with a migration this version does not know (a newer refmail
+    wrote it; this one was downgraded) is refused with :class:`NewerDatabase`.
+    """
     conn = db.conn
     conn.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
+    unknown = unknown_migrations(db)
+    if unknown:
+        _refuse_newer(db, unknown)
     done = set(applied_migrations(db))
     applied: list[str] = []
     for name, migration in MIGRATIONS:
@@ -336,6 +384,11 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
             conn.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                 (name, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (WRITTEN_BY, __version__),
             )
             conn.execute("COMMIT")
         except BaseException:

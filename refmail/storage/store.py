@@ -28,7 +28,7 @@ from typing import Any
 import sqlite_utils
 
 from refmail.errors import StoreError
-from refmail.storage.migrations import apply_migrations, parties_key
+from refmail.storage.migrations import NewerDatabase, apply_migrations, parties_key
 
 __all__ = ["PartyRow", "Store", "iso", "unusable"]
 
@@ -106,6 +106,9 @@ class Store:
             db.conn.execute("PRAGMA foreign_keys = ON")
             db.conn.execute("PRAGMA synchronous = NORMAL")
             apply_migrations(db)
+        except NewerDatabase as exc:
+            db.close()
+            raise NewerDatabase(f"{path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot use this file as the refmail database: {exc}") from None
         except OSError as exc:
@@ -425,17 +428,19 @@ class Store:
         )
 
     def iter_referrals(
-        self, *, status: str | None = None, batch_size: int = 500
+        self, *, status: str | Iterable[str] | None = None, batch_size: int = 500
     ) -> Iterator[dict[str, Any]]:
-        """Every referral with parties and events, oldest first, in batches.
+        """Every referral with parties and events, oldest first, in batches;
+        ``status``: only those with this status, or one of these.
 
         Streams: memory stays bounded by ``batch_size`` however large the
         database, and each batch costs three queries rather than one per row.
         """
+        wanted = sorted({status} if isinstance(status, str) else set(status or ()))
         last_id = 0
         while True:
-            where = "id > ?" + (" AND status = ?" if status else "")
-            params: list[Any] = [last_id] + ([status] if status else [])
+            where = "id > ?" + (f" AND status IN ({','.join('?' * len(wanted))})" if wanted else "")
+            params: list[Any] = [last_id, *wanted]
             rows = list(
                 self.db.query(
                     f"SELECT * FROM referrals WHERE {where} ORDER BY id LIMIT {int(batch_size)}",

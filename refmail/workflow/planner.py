@@ -149,6 +149,31 @@ class Planner:
                     queued.append(item_id)
         return queued
 
+    def held(self, referral_id: int, now: datetime) -> list[tuple[Due, str]]:
+        """What is due for one referral but held back, and why in words; writes nothing.
+
+        :meth:`plan` asks the same questions: a message it would not queue now
+        because of the weekly cap is held, and queued at the first cycle the
+        week allows it (``refmail show``, ``refmail outbox``).
+        """
+        row = self.store.referral(referral_id)
+        if row is None or row["silent"]:
+            return []
+        view = self.view(row)
+        already = self.outbox.enqueued(referral_id)
+        blocked = self.store.blocked_people({view.referrer, *view.parties})
+        held: list[tuple[Due, str]] = []
+        for due in due_messages(view, self.config, now, already=already, blocked=blocked):
+            if due.step in CAP_EXEMPT:
+                continue
+            recent = self.outbox.recent_to(due.recipient, now - timedelta(days=7), exclude_steps=CAP_EXEMPT)
+            if over_weekly_cap(recent, now, self.config):
+                room = (min(recent) + timedelta(days=7)).astimezone(self.config.zone)
+                held.append((due, f"weekly cap: {len(recent)} messages to {due.recipient} in 7 days "
+                                  f"([nudges] max_per_week = {self.config.nudges.max_per_week}); "
+                                  f"room again after {room:%a %d %b %H:%M}"))
+        return held
+
     def plan_all(self, now: datetime) -> int:
         """Plan every referral that may have something due (time-based steps).
 
