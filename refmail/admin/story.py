@@ -127,6 +127,26 @@ def _money(detail: Mapping[str, Any]) -> str:
     return f" ({amount}{' ' + str(detail['currency']) if detail.get('currency') else ''})"
 
 
+#: Events told in one sentence of the actor (``who``) and fields of their detail.
+_SAID = {
+    "thread_reply": "a message from {who} in the intro's thread",
+    "roles_set": "{who} named the provider: {provider}",
+    "stop": "{who} said STOP: no more mail to them",
+    "bounce": "mail to {failed} bounced: {reason}",
+    "send_failed": "a {step} to {who} could not be delivered: {error}",
+    "intro_seen_again": "the same introduction arrived again from {who}",
+    "consent": "{who} answered the consent request: {decision}",
+    "correction": "corrected by {who}: {what}",
+}
+
+
+class _Blank(dict[str, str]):
+    """A detail without a field reads as a blank, not a KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def describe(kind: str, actor: str | None, detail: Mapping[str, Any], name: Any) -> str:
     """One event in words; ``name(address)`` gives the display form of a person."""
     who = name(actor) if actor else "refmail"
@@ -149,24 +169,13 @@ def describe(kind: str, actor: str | None, detail: Mapping[str, Any], name: Any)
     if kind == "first_contact":
         to = ", ".join(name(a) for a in detail.get("to", []))
         return f"{who} wrote to {to} in the intro's thread (first contact)"
-    if kind == "thread_reply":
-        return f"a message from {who} in the intro's thread"
-    if kind == "roles_set":
-        return f"{who} named the provider: {name(detail.get('provider'))}"
-    if kind == "stop":
-        return f"{who} said STOP: no more mail to them"
-    if kind == "bounce":
-        return f"mail to {name(detail.get('failed_recipient'))} bounced: {detail.get('reason', '')}"
-    if kind == "send_failed":
-        return f"a {detail.get('step', 'message')} to {who} could not be delivered: {detail.get('error', '')}"
-    if kind == "intro_seen_again":
-        return f"the same introduction arrived again from {who}"
     if kind == "proposed":
         return f"proposed by {who} (consent first), asking {', '.join(map(name, detail.get('asked', [])))}"
-    if kind == "consent":
-        return f"{who} answered the consent request: {detail.get('decision') or 'no decision'}"
-    if kind == "correction":
-        return f"corrected by {who}: {detail.get('what', '')}"
+    if kind in _SAID:
+        values = {key: str(value) for key, value in detail.items()}
+        values |= {"who": who, "provider": name(detail.get("provider")),
+                   "failed": name(detail.get("failed_recipient"))}
+        return _SAID[kind].format_map(_Blank(values))
     rest = ", ".join(f"{k}={v}" for k, v in sorted(detail.items()) if v not in (None, "", [], {}))
     return f"{kind.replace('_', ' ')} by {who}" + (f" ({rest})" if rest else "")
 
