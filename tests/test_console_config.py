@@ -93,7 +93,7 @@ def test_init_refuses_two_members_with_one_address(tmp_path: Path) -> None:
 
 ANSWERS = [
     "Lakeside Trades", "referrals@lakeside.example", "Europe/Berlin", "ann@smith.example",
-    "mail.lakeside.example", "starttls", "", "", "", "", "", "", "", "", "",
+    "other", "mail.lakeside.example", "starttls", "", "", "", "", "", "", "", "", "",
     "Ann Smith", "ann@smith.example", "Plumbing",
 ]
 
@@ -124,7 +124,7 @@ def test_init_from_standard_input_stops_at_a_wrong_answer_naming_its_line(tmp_pa
     lines = [*ANSWERS, "Hugo Diaz", "ANN@smith.example"]
     result = CliRunner().invoke(cli, ["--config", str(path), "init"], input="\n".join(lines) + "\n")
     assert result.exit_code == 1
-    assert "line 20" in result.output and "already Ann Smith's address" in result.output
+    assert "line 21" in result.output and "already Ann Smith's address" in result.output
     assert not path.exists()
     # An input that ends before a question without a default.
     result = CliRunner().invoke(cli, ["--config", str(path), "init"], input="Lakeside\n")
@@ -174,7 +174,7 @@ def test_status_words_are_the_emails_words(word: str, status: str) -> None:
 
 
 def test_unknown_status_words_are_refused_with_the_known_ones() -> None:
-    with pytest.raises(StatusWordError, match="'wonn' is not a status; use one of: .*no fit"):
+    with pytest.raises(StatusWordError, match=r"'wonn' is not a status; use one of: .*no fit"):
         status_named("wonn")
     assert statuses_named("won, no fit") == {"won", "no_fit"}
     assert "introduced" in statuses_named("open") and "won" in statuses_named("closed")
