@@ -178,7 +178,7 @@ def test_a_server_that_stays_down_is_tried_on_the_schedule_not_hammered(
             before = proxy.connections
             dropped = time.monotonic()
             assert proxy.drop() == 1
-            down_for = 4.0
+            down_for = 3.0
             time.sleep(down_for)  # the outage itself: the daemon tries meanwhile
             proxy.refusing = False
             accepted = proxy.accepted_at[before:]
@@ -191,10 +191,10 @@ def test_a_server_that_stays_down_is_tried_on_the_schedule_not_hammered(
             stop_daemon(running)
     # Never at once after the drop (the old daemon reconnected within a millisecond).
     assert accepted and accepted[0] - dropped >= 0.5, (accepted[:1], dropped)
-    # The waits are at least half the cap each: at most 4 s / 0.5 s tries, not hundreds.
+    # The waits are at least half the cap each: at most 3 s / 0.5 s tries, not hundreds.
     gaps = [b - a for a, b in itertools.pairwise(accepted)]
     assert all(gap >= 0.45 for gap in gaps), gaps
-    assert 2 <= tries <= 9, tries
+    assert 2 <= tries <= 7, tries
     log = running.log()
     assert len(problems(log)) == 1, log  # one outage, one warning, however many tries
     print(f"{tries} tries in {down_for:.0f} s down; tracked {took:.1f} s after the server was back")
@@ -208,20 +208,19 @@ def test_a_connection_cut_without_bye_loses_nothing(
         try:
             running.run.send_intro()
             assert wait_for(lambda: len(running.acks()) == 1, 30), running.log()
-            for n in (2, 3):
-                assert wait_for(idling(private_dovecot), 30), running.log()
-                assert proxy.drop() == 1  # a reset: no BYE, no tagged answer
-                running.run.send_intro()
-                assert wait_for(lambda n=n: len(running.acks()) == n, 20), running.log()
+            assert wait_for(idling(private_dovecot), 30), running.log()
+            assert proxy.drop() == 1  # a reset: no BYE, no tagged answer
+            running.run.send_intro()
+            assert wait_for(lambda: len(running.acks()) == 2, 20), running.log()
         finally:
             stop_daemon(running)
     store = Store.open(tmp_path / "refmail.db")
     try:
-        assert store.count_referrals() == 3
+        assert store.count_referrals() == 2
     finally:
         store.close()
     log = running.log()
-    assert log.count("IMAP server unavailable") == 2 and log.count("restored after") == 2, log
+    assert log.count("IMAP server unavailable") == 1 and log.count("restored after") == 1, log
 
 
 def test_a_folder_deleted_and_created_again_is_read_again_within_seconds(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from refmail.admin.imap_survey import IDLE_TEST_SECONDS, FolderProbe, FolderSurvey
+from refmail.admin.imap_survey import FolderProbe, FolderSurvey
 from refmail.config import Config, ImapSettings, SmtpSettings, load_config
 from refmail.errors import (
     ConfigError,
@@ -332,7 +332,7 @@ def _imap_ok(settings: ImapSettings, survey: FolderSurvey, poll_interval: timede
         elif survey.idle_test is not None:
             idle += " (silent)"
             warnings.append(
-                f"IDLE did not tell of a test message within {IDLE_TEST_SECONDS:g}s: the server "
+                f"IDLE did not tell of a test message within {survey.idle_test.waited:g}s: the server "
                 "accepts IDLE but does not announce new mail; refmail notices and polls instead "
                 "(on Cyrus, start idled: see docs/servers.md)"
             )

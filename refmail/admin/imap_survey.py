@@ -55,6 +55,8 @@ class IdleTest:
     told_after: float | None
     #: False when the test message could not be removed again (say so: a person must).
     removed: bool = True
+    #: How long the test waited for the server to tell.
+    waited: float = IDLE_TEST_SECONDS
 
 
 @dataclass(frozen=True)
@@ -172,11 +174,11 @@ class FolderProbe(Mailbox):
             with self._command("waiting in IDLE") as watcher:
                 watcher.idle()
                 try:
-                    started = time.monotonic()
+                    started, wait = time.monotonic(), IDLE_TEST_SECONDS
                     with poster._command("adding the IDLE test message", "append") as client:
                         answer = client.append(folder, raw, flags=(b"\\Seen", b"\\Deleted"))
                     told = None
-                    while (left := started + IDLE_TEST_SECONDS - time.monotonic()) > 0:
+                    while (left := started + wait - time.monotonic()) > 0:
                         responses = watcher.idle_check(timeout=left)
                         if any(len(r) >= 2 and r[1] == b"EXISTS" for r in responses):
                             told = time.monotonic() - started
@@ -192,6 +194,6 @@ class FolderProbe(Mailbox):
                     removed = True
                 except MailboxError:
                     pass  # reported: the test message is still there
-            return IdleTest(told, removed)
+            return IdleTest(told, removed, wait)
         finally:
             poster.close()
