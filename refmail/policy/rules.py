@@ -42,7 +42,8 @@ Everywhere:
 
 * a ``silent`` referral (backfill, import) gets nothing at all;
 * nothing goes to an address in ``blocked`` (STOP, bounce) nor to the actor
-  of a ``stop``/``bounce`` event in this referral's history;
+  of a ``stop``/``bounce`` event in this referral's history, unless a later
+  ``start`` event of theirs undid it;
 * nothing already in ``already`` is returned, nor any recipient who is not the
   referrer or one of the parties;
 * "open" means :data:`OPEN_STATUSES`; a consent-first ``proposed`` referral
@@ -100,8 +101,10 @@ STEPS = (
     "no_news",
     "closed_thanks",
 )
-#: Answers to the person's own action are never capped.
-CAP_EXEMPT = frozenset({"ack", "roles_question"})
+#: Answers to the person's own action are never capped (the last three are
+#: queued by :mod:`refmail.workflow.notices`: a confirmation question, its
+#: result, the note that confirms a STOP).
+CAP_EXEMPT = frozenset({"ack", "roles_question", "confirm", "confirm_result", "stopped"})
 #: Event kinds that count as news about a referral (they reset the stale clock).
 NEWS_KINDS = frozenset({"first_contact", "thread_reply", "status", "feedback", "thanks", "roles_set"})
 #: Statuses after which a provider is still asked to thank the referrer: a
@@ -248,7 +251,13 @@ def _context(
         if named in parties:
             provider = named
             prospects = tuple(p for p in parties if p != named)
-    stopped = {a for a in (_norm(e.actor) for e in events if e.kind in {"stop", "bounce"}) if a}
+    stopped: set[str] = set()
+    for e in events:  # oldest first: a START after a STOP undoes it
+        actor = _norm(e.actor)
+        if actor and e.kind in {"stop", "bounce"}:
+            stopped.add(actor)
+        elif actor and e.kind == "start":
+            stopped.discard(actor)
     return _Context(
         now=now_utc,
         introduced_at=_utc(referral.introduced_at),

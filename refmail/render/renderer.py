@@ -31,6 +31,7 @@ from refmail.config import Config
 from refmail.errors import ConfigError
 
 __all__ = [
+    "ANSWERS",
     "BAD_NEWS",
     "CONSENT_STEPS",
     "KEYWORDS",
@@ -63,6 +64,11 @@ STEPS = (
 SUMMARIES = ("summary_member", "summary_admin")
 #: Notices to the group's admins about refmail itself (a mail-loop brake fired …).
 NOTICES = ("admin_notice", "set_aside")
+#: Answers to what a person (or someone in their name) did
+#: (:mod:`refmail.workflow.notices`): the question that asks them to confirm a
+#: request that came without proof, what their confirmation did, and the note
+#: that confirms a STOP and offers START.
+ANSWERS = ("confirm", "confirm_result", "stopped")
 #: Consent-first introductions (SPEC "Consent-first introductions"), rendered like
 #: the steps above; templates/README.md lists their context.
 CONSENT_STEPS = (
@@ -218,6 +224,7 @@ class _ProseLoader(jinja2.BaseLoader):
     ALIASES: ClassVar[dict[str, str]] = {
         "_phrases.html": "_phrases.txt",
         "_summary_phrases.html": "_summary_phrases.txt",
+        "_confirm_phrases.html": "_confirm_phrases.txt",
     }
 
     def __init__(self, inner: jinja2.BaseLoader):
@@ -292,7 +299,7 @@ class Renderer:
         override template is broken.
         """
         name = template_name(step, context)
-        known = set(STEPS) | set(SUMMARIES) | set(CONSENT_STEPS) | set(NOTICES)
+        known = set(STEPS) | set(SUMMARIES) | set(CONSENT_STEPS) | set(NOTICES) | set(ANSWERS)
         known |= {v for variants in VARIANTS.values() for v in variants}
         if name not in known or name in VARIANTS:
             raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")

@@ -309,6 +309,40 @@ def _m0008_set_aside(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m0009_pending_actions(db: sqlite_utils.Database) -> None:
+    """Requests waiting for their sender to confirm them (:mod:`refmail.storage.pending`).
+
+    A change that came without proof of who asked (SPEC "Trust") is kept here
+    until the claimed sender answers the tokened question refmail sent to
+    their own address, or it expires. ``state`` leaves ``pending`` once, by a
+    compare-and-set, which makes each confirmation single-use. The indexes
+    answer "the same request is already waiting" and "how many questions to
+    this person today" without a scan.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE pending_actions (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            referral_id INTEGER REFERENCES referrals(id),
+            requester TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            summary TEXT NOT NULL,
+            message_id TEXT,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'done', 'declined', 'expired')),
+            result TEXT,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            resolved_at TEXT
+        );
+        CREATE INDEX pending_actions_requester ON pending_actions(requester, created_at);
+        CREATE INDEX pending_actions_referral ON pending_actions(referral_id) WHERE referral_id IS NOT NULL;
+        """,
+    )
+
+
 #: Every migration, in the order it must be applied.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
@@ -319,6 +353,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0006_duplicate_key", _m0006_duplicate_key),
     ("0007_plan_indexes", _m0007_plan_indexes),
     ("0008_set_aside", _m0008_set_aside),
+    ("0009_pending_actions", _m0009_pending_actions),
 ]
 
 

@@ -556,6 +556,13 @@ class Store:
             (address, iso(now)),
         )
 
+    def start_person(self, address: str) -> bool:
+        """``START``: undo a STOP of ``address``; False when they had not said STOP."""
+        cursor = self.db.conn.execute(
+            "UPDATE people SET stopped_at = NULL WHERE address = ? AND stopped_at IS NOT NULL", (address,)
+        )
+        return cursor.rowcount > 0
+
     def bounce_person(self, address: str, reason: str, now: datetime) -> None:
         """A permanent delivery failure: mail to ``address`` stops."""
         self.db.conn.execute(

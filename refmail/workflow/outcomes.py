@@ -38,6 +38,11 @@ class OutcomeName(StrEnum):
     NUDGE_REPLY = "nudge_reply"
     #: A reply refmail will not act on: a token it did not issue, or the wrong sender.
     REPLY_REJECTED = "reply_rejected"
+    #: A request without proof of its sender (no token, not authenticated): not
+    #: applied; the claimed sender was asked to confirm it (``refmail.workflow.confirmations``).
+    CONFIRMATION_ASKED = "confirmation_asked"
+    #: A yes to such a question: the request it confirms was carried out.
+    CONFIRMED = "confirmed"
     #: A bounce, recorded against the message it returns when that is known.
     BOUNCE = "bounce"
     #: Nothing to do (the classification says why: an auto-reply, list mail, …).
