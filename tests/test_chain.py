@@ -187,6 +187,7 @@ REACHES: dict[RuleName, bytes] = {
                                        attachments=[rfc822_part(build(sender=REFS, to=[NADIA]))]),
     RuleName.NOT_A_MEMBER: mail(sender=SAM),
     RuleName.NO_SECOND_PARTY: mail(to=[OMAR]),
+    RuleName.TAGGED_NOTE: mail(to=[REFS], cc=[], subject="R-9", plain="R-9 won 2.000 EUR\n"),
 }
 STRICT_REACHES: dict[RuleName, bytes] = {
     RuleName.NOT_AUTHENTICATED: mail(),
@@ -266,3 +267,24 @@ def test_outcome_names_are_what_the_store_records(config: Config) -> None:
     (row,) = store.messages()
     assert row["outcome"] == "created" and type(row["outcome"]) is str
     assert store.messages(OutcomeName.CREATED) == [row]
+
+
+@pytest.mark.parametrize(("subject", "plain", "status", "value"), [
+    ("R-9", "R-9 won 2.000 EUR\n", "won", 2000),
+    ("[R-9] LOST", "", "lost", None),
+    ("Re: [R-9] update", "NO FIT - they chose someone in-house\n", "no_fit", None),
+    ("quick update", "R-9: we met on Tuesday\n", "meeting", None),
+])
+def test_a_members_note_about_one_referral_carries_it(
+        config: Config, subject: str, plain: str, status: str, value: int | None) -> None:
+    result = classify_parsed(parse_message(mail(to=[REFS], cc=[], subject=subject, plain=plain)), config)
+    assert (result.rule, result.kind, result.referral_tag) == (RuleName.TAGGED_NOTE, "ignored", 9)
+    assert result.command is not None and result.command.status == status
+    assert result.command.value == value
+    assert result.to_json()["referral_tag"] == 9
+
+
+def test_a_note_naming_no_referral_is_just_a_note(config: Config) -> None:
+    for subject, plain in (("Hi", "Thanks for the lunch, R-9 was fun\n"), ("PR-9 status", "won\n")):
+        result = classify_parsed(parse_message(mail(to=[REFS], cc=[], subject=subject, plain=plain)), config)
+        assert result.rule is RuleName.NO_SECOND_PARTY and result.referral_tag is None

@@ -132,7 +132,11 @@ def test_stop_on_a_summary_ends_summaries(world: World) -> None:
     world.cycle()
     world.clock.now = next_monday(world.clock.now)
     world.cycle()
-    assert len(world.summaries(TOM)) == 1
+    weekly = [m for m in world.summaries(TOM) if str(m["Subject"]).startswith("[Weekly]")]
+    assert len(weekly) == 1
+    # The one message after the STOP says so and offers START.
+    (stopped,) = [m for m in world.summaries(TOM) if not str(m["Subject"]).startswith("[Weekly]")]
+    assert "START" in str(stopped.get_body(preferencelist=("plain",)).get_content())
 
 
 def test_summary_command_prints_and_sends(world: World, tmp_path: Path) -> None:

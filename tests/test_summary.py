@@ -166,14 +166,24 @@ class Group:
         return outcome
 
     def reply_by_tag(self, referral_id: int, sender: tuple[str, str], body: str) -> Any:
-        """A note to the tracking address naming the referral's ``[R-n]`` tag (no token)."""
+        """A note to the tracking address naming the referral's ``[R-n]`` tag (no token),
+        then the sender's YES to the confirmation refmail asks of them."""
         raw = build(
             sender=sender, to=[TRACKER], subject=f"Re: [R-{referral_id}] update", plain=body,
             message_id=self._message_id(sender[1].split("@")[1]), date=format_datetime(self.now),
             in_reply_to=f"<unknown.{referral_id}@elsewhere.example>",
         )
         outcome = self.process(raw)
-        assert outcome.outcome == "nudge_reply", outcome.reason
+        assert outcome.outcome == "confirmation_asked", outcome.reason
+        question = self.nudge(referral_id, "confirm", sender)
+        raw = build(
+            sender=sender, to=[f"{TRACKER.split('@')[0]}+{question.token}@{TRACKER.split('@')[1]}"],
+            subject=f"Re: {question.subject}", plain="YES\n",
+            message_id=self._message_id(sender[1].split("@")[1]), date=format_datetime(self.now),
+            in_reply_to=question.message_id,
+        )
+        outcome = self.process(raw)
+        assert outcome.outcome == "confirmed", outcome.reason
         return outcome
 
     def provider_writes(self, referral_id: int, provider: tuple[str, str], prospect: tuple[str, str]) -> None:

@@ -83,6 +83,9 @@ class RuleName(StrEnum):
     NOT_A_MEMBER = "not_a_member"
     #: Fewer than two parties besides the sender: a note, not an introduction.
     NO_SECOND_PARTY = "no_second_party"
+    #: Such a note from a member naming one referral ("R-9 won 2.000 EUR"): not
+    #: an introduction; the tracker asks its sender to confirm what it says.
+    TAGGED_NOTE = "tagged_note"
 
     # -- trust (``[security] require_authenticated_sender``) ---------------------
     #: The receiving server did not authenticate the From domain.
@@ -228,6 +231,11 @@ class Classification:
     names: dict[str, str] = field(default_factory=dict)
     #: True when the intro came as an inline forward or a message/rfc822 attachment.
     forwarded: bool = False
+    #: True when the receiving server authenticated the From (its own topmost
+    #: ``Authentication-Results``): proof of the sender (SPEC "Trust").
+    authenticated: bool = False
+    #: For a :attr:`RuleName.TAGGED_NOTE`: the referral it names (``R-9`` → 9).
+    referral_tag: int | None = None
     #: For a ``reply`` that is not addressed to a plus token: the same message
     #: read as an intro. The tracker uses it when it knows no thread the reply
     #: could belong to (SPEC: "run and import may still treat a reply to a
@@ -256,5 +264,7 @@ class Classification:
             "token": self.token,
             "failed_recipient": self.failed_recipient,
             "forwarded": self.forwarded,
+            "authenticated": self.authenticated,
+            "referral_tag": self.referral_tag,
         }
         return data

@@ -33,8 +33,9 @@ from refmail.workflow.outcomes import Outcome, OutcomeName
 from refmail.workflow.set_aside import Why, notify_member, read_aside
 
 if TYPE_CHECKING:
+    from refmail.workflow.confirmations import Confirmations
     from refmail.workflow.planner import Planner
-    from refmail.workflow.responses import Responses
+    from refmail.workflow.responses import Match, Responses
 
 __all__ = ["MessageSource", "Outcome", "OutcomeName", "Tracker", "Unclassifiable", "message_key"]
 
@@ -130,10 +131,15 @@ class Tracker:
         self.classify = classify or _default_classifier()
         self.planner = planner
         self.responses: Responses | None = None
+        #: Requests waiting for their sender's confirmation; other stages
+        #: register the kinds of action they ask to confirm here.
+        self.confirmations: Confirmations | None = None
         if planner is not None:
+            from refmail.workflow.confirmations import Confirmations
             from refmail.workflow.responses import Responses
 
-            self.responses = Responses(config, store, planner.outbox, planner.signer)
+            self.confirmations = Confirmations(planner)
+            self.responses = Responses(config, store, planner, self.confirmations)
 
     def _plan(self, referral_id: int | None, now: datetime) -> None:
         if self.planner is not None and referral_id is not None:
@@ -344,6 +350,10 @@ class Tracker:
             return self._reply(key, verdict, now=now, silent=silent)
         if verdict.kind == "bounce":
             return self._bounce(key, verdict, now=now)
+        if verdict.rule is RuleName.TAGGED_NOTE and self.responses is not None:
+            noted = self.responses.note(verdict, now)
+            self._plan(noted.referral_id if noted.outcome is OutcomeName.NUDGE_REPLY else None, now)
+            return Outcome(key, verdict.kind, noted.outcome, noted.reason, noted.referral_id, verdict)
         if verdict.rule is RuleName.OTHER_REFMAIL and verdict.sender:
             # Another refmail (another group's tracker) wrote to us: it is an
             # automaton, so we stop writing to it — the loop ends on our side.
@@ -494,13 +504,14 @@ class Tracker:
             if isinstance(match, Verdict):
                 return Outcome(key, "reply", match.outcome, match.reason, match.referral_id, verdict)
             if match is not None:
-                applied = self.responses.apply(verdict, match, now)
-                if applied.outcome is OutcomeName.NUDGE_REPLY:
-                    self._plan(applied.referral_id, now)
-                return Outcome(
-                    key, "reply", applied.outcome, applied.reason, applied.referral_id, verdict
-                )
+                return self._answer(key, verdict, match, now)
         referral_id = self._thread_of(verdict)
+        if referral_id is None and self.responses is not None:
+            # Not in a thread refmail knows: a [R-12] tag in the subject still
+            # names the referral (a member wrote to the plain tracker).
+            tagged = self.responses.match_tag(verdict)
+            if tagged is not None:
+                return self._answer(key, verdict, tagged, now)
         if referral_id is None:
             if verdict.as_intro is not None and verdict.as_intro.kind == "intro":
                 # SPEC: a "reply" to a thread never seen may be a new intro
@@ -541,6 +552,15 @@ class Tracker:
             key, "reply", OutcomeName.THREAD_EVENT,
             f"a message in the thread of R-{referral_id} from {sender}", referral_id, verdict,
         )
+
+    def _answer(self, key: str, verdict: Classification, match: Match, now: datetime) -> Outcome:
+        """A reply to refmail's mail, or naming a referral: applied, rejected, or
+        its sender asked to confirm it (:mod:`refmail.workflow.responses`)."""
+        assert self.responses is not None
+        applied = self.responses.apply(verdict, match, now)
+        if applied.outcome in {OutcomeName.NUDGE_REPLY, OutcomeName.CONFIRMED}:
+            self._plan(applied.referral_id, now)
+        return Outcome(key, "reply", applied.outcome, applied.reason, applied.referral_id, verdict)
 
     def _bounce(self, key: str, verdict: Classification, *, now: datetime) -> Outcome:
         if self.planner is not None:

@@ -53,4 +53,5 @@ def require_authenticated_sender(env: Envelope, config: Config, result: Classifi
     if fallback is not None and fallback.forwarded and sender != fallback.referrer and not vouched:
         result.as_intro = None  # the same rule for the reply read as an intro
     result.reason += f"; sender authenticated ({why})"
+    result.authenticated = True
     return result

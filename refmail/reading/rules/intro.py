@@ -17,6 +17,7 @@ from refmail.mail.reply import extract_reply
 from refmail.reading.classification import Classification, RuleName
 from refmail.reading.envelope import Envelope
 from refmail.reading.roles import Party, assign_roles
+from refmail.reading.rules.notes import tagged_note
 
 __all__ = ["introduction", "read_intro"]
 
@@ -58,6 +59,10 @@ def read_intro(env: Envelope, config: Config) -> Classification:
         )
     parties = list(letter.parties)
     if len(parties) < 2:
+        # A note about one referral is read as such; a forward is not a note.
+        note = tagged_note(env, referrer) if letter.forward_style is None else None
+        if note is not None:
+            return note
         who = f" ({parties[0]})" if parties else ""
         return env.verdict(
             RuleName.NO_SECOND_PARTY,
