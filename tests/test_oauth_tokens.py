@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import stat
 import sys
 import threading
@@ -467,3 +468,17 @@ def test_the_cli_masks_secrets_in_every_log_handler(caplog: pytest.LogCaptureFix
         for handler in logging.getLogger().handlers:
             for found in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
                 handler.removeFilter(found)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, like `sudo refmail oauth login`")
+def test_written_as_root_the_files_belong_to_the_daemons_directory_owner(tmp_path: Path) -> None:
+    directory = tmp_path / "var-lib-refmail"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, 5000, 5000)
+    token_file = TokenFile(directory / "refmail-oauth.json")
+    with token_file.locked():
+        token_file.write(SavedTokens(account="refs", provider="microsoft", flow="refresh_token",
+                                     refresh_token="rt-owned-by-the-daemon"))
+    for path in (token_file.path, token_file.lock_path):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (5000, 5000, 0o600), path

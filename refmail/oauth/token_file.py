@@ -178,6 +178,7 @@ class TokenFile:
         try:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._hand_to_owner(self.lock_path)  # `sudo refmail oauth login` must not lock the daemon out
         except OSError as exc:
             raise TokenRefused(
                 f"cannot create the lock file {self.lock_path}: {exc.strerror or exc}",
