@@ -185,3 +185,21 @@ def test_a_german_proposal_with_bare_addresses(world: World) -> None:
     row = world.referral()
     assert row["status"] == "proposed"
     assert (row["provider"], row["prospects"]) == (TOM, [LINDA])
+
+
+
+def test_nobody_is_shown_an_address_before_they_said_yes(world_asking_providers: World) -> None:
+    world = world_asking_providers
+    roofer = "info@harborroofing.example"  # no name to be read from it
+    propose(world, body=(
+        f"I'd like to introduce linda.park@parkfamily.example to {roofer}.\n\n"
+        "Linda is looking for a roofer before winter; they are the roofers I told you about.\n\nMei\n"
+    ))
+    world.cycle()
+    (to_linda,) = world.received("linda.park@parkfamily.example")
+    (to_roofer,) = world.received(roofer)
+    for request, other, name in ((to_linda, roofer, "a contact of Mei's"),
+                                 (to_roofer, "linda.park@parkfamily.example", "Linda Park")):
+        whole = request.as_string()
+        assert other not in whole and other.split("@")[1] not in whole
+        assert name in " ".join(_text(request).split())

@@ -518,10 +518,15 @@ def test_stale_and_failed_referrals(group: Group) -> None:
     assert [item.referral.id for item in s.stale] == [4] and s.stale_total == 1
     assert s.stale[0].quiet_for == NOW - START
     assert [item.referral.id for item in s.failures] == [3] and s.failures_total == 1
-    (note,) = s.failures[0].notes
-    assert note.actor is not None and (note.actor.email, note.actor.name) == (EVE[1], EVE[0])
-    assert note.status == "no_fit"
-    assert "someone for <b>commercial</b> leases" in note.text
+    # Eve, a prospect, wrote why for Betty (the referrer): not for the admins.
+    assert s.failures[0].notes == ()
+    # A member's words on why it failed are the group's to learn from.
+    group.reply(group.nudge(4, "feedback", MEI), MEI, "LOST. Frank needed <b>commercial</b> leases.")
+    s = admin_summary(group.store, group.config, group.now)
+    (note,) = next(item for item in s.failures if item.referral.id == 4).notes
+    assert note.actor is not None and (note.actor.email, note.actor.name) == (MEI[1], MEI[0])
+    assert note.status == "lost"
+    assert "Frank needed <b>commercial</b> leases" in note.text
 
 
 def test_who_gives_and_who_receives(group: Group) -> None:
@@ -612,7 +617,7 @@ def test_the_admin_summary_shows_the_numbers(group: Group, renderer: Renderer) -
     assert re.search(r"First contact \(median\)\s+–\s+1.1 days\s+1.1 days", out.text)
     assert "R-4 Frank Secretario to Mei Chen, introduced by Tom Becker" in out.text
     assert "quiet for 9.1 days" in out.text  # 9 days and 3 hours
-    assert "someone for <b>commercial</b> leases" in out.text  # the text part shows words as written
+    assert "commercial" not in out.text  # Eve's words were for Betty alone
     generic = renderer.render("summary_admin", summary_context(
         admin_summary(group.store, group.config, NOW), group.config))
     assert generic.text.startswith("Hello,")
@@ -620,6 +625,8 @@ def test_the_admin_summary_shows_the_numbers(group: Group, renderer: Renderer) -
 
 @pytest.mark.parametrize("who", ["member", "admin"])
 def test_words_from_email_are_escaped(group: Group, renderer: Renderer, who: str) -> None:
+    if who == "admin":  # why a referral failed, in a member's words
+        group.reply(group.nudge(4, "feedback", MEI), MEI, "LOST. Frank needed <b>commercial</b> leases.")
     _, out = render_member(group, renderer, BOB[1]) if who == "member" else render_admin(group, renderer)
     doc = lxml.html.document_fromstring(out.html)
     assert not doc.xpath("//script") and not doc.xpath("//b")
@@ -630,7 +637,7 @@ def test_words_from_email_are_escaped(group: Group, renderer: Renderer, who: str
     if who == "member":  # a display name and feedback text
         assert EVIL_NAME in text and EVIL_NAME in out.text and "&lt;script&gt;" in out.html
         evil_words = "<b>x</b> Betty was lovely"
-    else:  # why a referral failed, in the prospect's words
+    else:
         evil_words = "<b>commercial</b>"
     assert evil_words in text and evil_words in out.text
 

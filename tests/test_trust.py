@@ -309,3 +309,27 @@ def test_stop_by_token_then_start(world: World) -> None:
     assert not world.store.blocked_people([LINDA])
     assert [e["kind"] for e in world.referral()["events"] if e["kind"] in {"stop", "start"}] == [
         "stop", "start"]
+
+
+# -- privacy: feedback reaches only those it was meant for ----------------------------
+
+
+def test_a_prospects_words_reach_the_provider_only_when_she_wrote_to_him(world: World) -> None:
+    started(world)
+    world.clock.advance(days=7)
+    world.cycle()
+    linda_nudge = world.received(LINDA)[-1]
+    world.reply(linda_nudge, LINDA, "He seemed nice but his quote was twice the others.")
+    step(world)
+    def news(member: str) -> str:
+        summary = member_summary(world.store, world.config, member, world.clock())
+        lines = [*summary.given, *summary.received]
+        return " ".join(line.last_news.text for line in lines if line.last_news)
+    assert "twice the others" in news(MEI)  # the referrer: it was written for her
+    assert "twice the others" not in news(TOM)  # the provider: it was not
+    # Written to Tom as well (Cc): then it was meant for him too.
+    world.reply(linda_nudge, LINDA, "Tom, could you send the quote again?", Cc=TOM)
+    step(world)
+    assert "send the quote again" in news(TOM)
+    (note,) = [e for e in events(world, "feedback") if "quote again" in e["detail"]["text"]]
+    assert note["detail"]["shared_with"] == [TOM]

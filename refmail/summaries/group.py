@@ -38,6 +38,7 @@ from refmail.summaries.values import (
     from_julian,
     julian,
     local_time,
+    meant_for,
     money_totals,
     months_back,
     parties_sql,
@@ -313,10 +314,13 @@ def _period(
 
 
 def _notes(row: dict[str, Any], people: People) -> tuple[News, ...]:
-    """What the parties said about a failed referral, under the names their intro gave them."""
+    """What the members said about a failed referral, under the names their intro gave them
+    (:func:`~refmail.summaries.values.meant_for`: an outsider's words are not the admins')."""
     names = {address: name for address, name, _ in json.loads(row["parties"] or "[]") if name}
     notes = []
     for kind, at, actor, status, text in json.loads(row["notes"] or "[]"):
+        if not meant_for({}, actor, row["referrer"], frozenset(), people):
+            continue  # an outsider's words were written for the referrer alone
         notes.append(News(
             kind=kind, at=local_time(at, people.zone), actor=people(actor, names) if actor else None,
             status=status if kind == "status" else None, text=cut(text),

@@ -350,6 +350,27 @@ def parties_sql(alias: str) -> str:
     )
 
 
+def meant_for(detail: Mapping[str, Any], actor: str | None, referrer: str, reader: frozenset[str],
+              people: People) -> bool:
+    """May ``reader`` see the words of an event (SPEC "Trust": feedback text
+    reaches only those it was meant for)?
+
+    A person's words about a referral are written for its referrer: refmail's
+    nudges say so ("we'll pass it on to Mei"). So they show in the summary of
+    the referrer, of the person who wrote them, and of whoever the person
+    chose to write to (``detail["shared_with"]``: the referral's people the
+    message was addressed to) — a prospect's note reaches the provider only
+    when the prospect wrote to the provider too. The admins' summary
+    (``reader`` empty) shows the words of members only, for "why referrals
+    failed"; an outsider's words never reach it.
+    """
+    if not reader:
+        return bool(actor) and people.config.is_member(actor or "")
+    if (actor and actor in reader) or referrer in reader:
+        return True
+    return bool(reader & set(detail.get("shared_with") or ()))
+
+
 def referral_line(row: Mapping[str, Any], people: People, me: frozenset[str] = frozenset()) -> ReferralLine:
     """A :class:`ReferralLine` from a row with ``parties`` JSON and the latest
     news and status events (``news_*``, ``status_*`` columns)."""
@@ -369,6 +390,7 @@ def referral_line(row: Mapping[str, Any], people: People, me: frozenset[str] = f
     news = None
     if row.get("news_kind"):
         detail = json.loads(row["news_detail"] or "{}")
+        shown = meant_for(detail, row["news_actor"], row["referrer"], me, people)
         news = News(
             kind=row["news_kind"],
             # The intro's moment is its Date; the event's is when refmail read
@@ -376,7 +398,7 @@ def referral_line(row: Mapping[str, Any], people: People, me: frozenset[str] = f
             at=introduced_at if row["news_kind"] == "introduced" else local_time(row["news_at"], zone),
             actor=who(row["news_actor"]) if row["news_actor"] else None,
             status=detail.get("to") if row["news_kind"] == "status" else None,
-            text=cut(detail.get("text", "")),
+            text=cut(detail.get("text", "")) if shown else "",
         )
     status = row["status"]
     status_detail = json.loads(row.get("status_detail") or "{}")

@@ -65,6 +65,42 @@ def _first_name(name: str, address: str) -> str:
     return local.replace(".", " ").replace("_", " ").split()[0].capitalize() if local else address
 
 
+_PEOPLE_KEYS = ("referrer", "provider", "prospects", "parties", "asked")
+
+
+def before_consent(context: dict[str, Any], recipient: str) -> dict[str, Any]:
+    """``context`` for someone asked whether they want an introduction: nobody
+    else's address in it (SPEC "Trust": no address is shown to anyone before
+    they have consented).
+
+    Every person but the recipient and the referrer (who wrote the proposal
+    and knows them) loses their address, and one known by no name but their
+    address (the proposal reads names from the text and from addresses like
+    "linda.park@…", but not from "info@…") becomes "a contact of Mei's".
+    """
+    referrer = context["referrer"]
+    keep = {recipient.lower(), str(referrer["email"]).lower()}
+
+    def private(person: Any) -> Any:
+        if not isinstance(person, dict) or str(person.get("email", "")).lower() in keep:
+            return person
+        name = str(person.get("name", ""))
+        if "@" in name or not name.strip():
+            name, first = f"a contact of {referrer['first_name']}'s", "they"
+        else:
+            first = str(person.get("first_name") or name.split()[0])
+        return {**person, "name": name, "first_name": first, "email": ""}
+
+    out = dict(context)
+    for key in _PEOPLE_KEYS:
+        value = out.get(key)
+        if isinstance(value, list):
+            out[key] = [private(p) for p in value]
+        elif value is not None:
+            out[key] = private(value)
+    return out
+
+
 class Planner:
     """Plans and enqueues refmail's messages for referrals."""
 
@@ -343,6 +379,15 @@ class Planner:
         return extra
 
     def context(
+        self, row: Mapping[str, Any], view: ReferralView, due: Due, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """The template context of ``due`` (render/templates/README.md)."""
+        context = self._context(row, view, due, now)
+        if due.step in {"consent_request", "consent_reminder"}:
+            context = before_consent(context, due.recipient)
+        return context
+
+    def _context(
         self, row: Mapping[str, Any], view: ReferralView, due: Due, now: datetime | None = None
     ) -> dict[str, Any]:
         names: Mapping[str, str] = row.get("names", {})
