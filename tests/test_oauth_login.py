@@ -149,7 +149,11 @@ def test_response_codes() -> None:
     assert response_code("Login failed.") is None
 
 
+# No quiet hours: the acknowledgement must leave whatever the wall clock says.
 MEMBERS = """
+[timing]
+quiet_hours = ""
+
 [[members]]
 name = "Mei Chen"
 email = "mei@chencpa.example"
