@@ -70,6 +70,8 @@ def cases() -> list[tuple[str, dict[str, Any]]]:
                                              ("stopped", context("stopped")),
                                              ("stopped", group_context("stopped"))]
     out += [("confirm_result", context("confirm_result", result=r)) for r in RESULTS]
+    out += [("refused", context("refused", result={**r, "may_reopen": i == 4}))
+            for i, r in enumerate(RESULTS) if r.get("refused")]
     return out
 
 
@@ -88,11 +90,11 @@ def test_every_answer_renders_short_and_well_formed(
     lxml.etree.fromstring(out.html.encode(), lxml.etree.XMLParser(recover=False, no_network=True))
     offered = {k.removeprefix("[refmail] ") for k in keyword_links(out.html)}
     assert "STOP" in offered
-    assert offered <= {"STOP", "YES", "START"}
+    assert offered <= {"STOP", "YES", "START", "REOPEN"}
 
 
 def test_answers_are_the_notice_steps() -> None:
-    assert set(ANSWERS) == {"confirm", "confirm_result", "stopped"}
+    assert set(ANSWERS) == {"confirm", "confirm_result", "stopped", "refused"}
 
 
 def test_the_question_names_what_was_asked_and_for_which_introduction(renderer: Renderer) -> None:
@@ -124,6 +126,18 @@ def test_the_result_says_what_changed(renderer: Renderer) -> None:
     assert "Only Betty or Bob can report how the business went" in " ".join(claimed.text.split())
     late = renderer.render("confirm_result", context("confirm_result", result=RESULTS[-2]))
     assert late.subject.startswith("Too late:") and "nothing changed" in late.text
+
+
+def test_a_refusal_says_why_and_offers_reopen(renderer: Renderer) -> None:
+    won = {**make_context("ack")["referral"], "status": "won", "status_label": "won"}
+    closed = renderer.render("refused", context("refused", referral=won,
+                                                result={**RESULTS[4], "may_reopen": True}))
+    assert closed.subject == "Not changed: LOST"
+    assert "closed (won)" in closed.text and "reply REOPEN" in closed.text
+    assert keyword_links(closed.html)["REOPEN"] == "REOPEN "
+    withdraw = renderer.render("refused", context("refused", result={**RESULTS[5], "may_reopen": False}))
+    assert "Only Bob or an admin can withdraw" in " ".join(withdraw.text.split())
+    assert "REOPEN" not in keyword_links(withdraw.html)
 
 
 def test_the_persons_words_are_escaped(renderer: Renderer) -> None:

@@ -587,7 +587,7 @@ def test_cap_exempt_steps_answer_the_person_s_own_action() -> None:
     # Of the rules' own steps only the answers to an intro; the rest are the
     # answers refmail.workflow.notices queues (a confirmation, its result, STOP confirmed).
     assert frozenset({"ack", "roles_question"}) == CAP_EXEMPT & set(STEPS)
-    assert CAP_EXEMPT - set(STEPS) == {"confirm", "confirm_result", "stopped"}
+    assert CAP_EXEMPT - set(STEPS) == {"confirm", "confirm_result", "stopped", "refused"}
     assert not OPEN_STATUSES & CLOSED_STATUSES
 
 

@@ -241,11 +241,14 @@ def test_won_lost_won_by_forged_mail_stays_won(world: World) -> None:
         step(world)
     assert world.referral()["status"] == "won"
     assert [e["detail"]["to"] for e in events(world, "status")] == ["won"]
-    # Even Tom's own token cannot move a closed referral, except by REOPEN.
+    # Even Tom's own token cannot move a closed referral, except by REOPEN:
+    # he is told so, with the button.
     world.reply(thank_you, TOM, "LOST")
     step(world)
     assert world.referral()["status"] == "won"
-    world.reply(thank_you, TOM, "REOPEN")
+    (answer,) = [m for m in world.received(TOM) if str(m["Subject"]).startswith("[R-1] Not changed: LOST")]
+    assert "closed (won)" in " ".join(_text(answer).split()) and "reply REOPEN" in _text(answer)
+    click(world, answer, TOM, "REOPEN")
     step(world)
     assert world.referral()["status"] == "introduced"
     reopened = events(world, "status")[-1]["detail"]
@@ -309,6 +312,53 @@ def test_stop_by_token_then_start(world: World) -> None:
     assert not world.store.blocked_people([LINDA])
     assert [e["kind"] for e in world.referral()["events"] if e["kind"] in {"stop", "start"}] == [
         "stop", "start"]
+
+
+def test_list_unsubscribe_stops(world: World) -> None:
+    started(world)
+    world.clock.advance(days=7)
+    world.cycle()
+    nudge = world.received(LINDA)[-1]
+    # What a mail client's "Unsubscribe" sends: the mailto of List-Unsubscribe, subject STOP, no body.
+    target = str(nudge["List-Unsubscribe"]).strip("<>").removeprefix("mailto:")
+    address, _, query = target.partition("?")
+    assert query == "subject=STOP"
+    write(world, LINDA, "STOP", "", to=address, envelope_from=LINDA)
+    step(world)
+    assert world.store.blocked_people([LINDA]) == {LINDA}
+
+
+AUTHENTICATED = "\n[security]\nrequire_authenticated_sender = true\nauthserv_id = \"mx.harbornet.example\"\n"
+
+
+def passed(domain: str) -> str:
+    return f"mx.harbornet.example; dmarc=pass header.from={domain}"
+
+
+def test_a_member_whose_mail_is_authenticated_needs_no_click(mail_env: Any, tmp_path: Any) -> None:
+    world = World(mail_env, tmp_path, AUTHENTICATED)
+    try:
+        intro = EmailMessage()
+        intro["Authentication-Results"] = passed("chencpa.example")
+        intro["From"] = f"Mei Chen <{MEI}>"
+        intro["To"] = f"Tom Becker <{TOM}>, Linda Park <{LINDA}>"
+        intro["Cc"] = TRACKER
+        intro["Subject"] = "Intro: Linda <> Tom (roofing)"
+        intro["Message-ID"] = "<intro-auth@mail.chencpa.example>"
+        intro["Date"] = email.utils.format_datetime(world.clock())
+        intro.set_content("Tom, meet Linda. Linda is looking for a roofer before winter.\n"
+                          "Linda, Tom is the roofer I told you about.\n\nMei\n")
+        world.env.send(intro)
+        world.cycle()
+        # Tom writes to the plain tracker from his own, authenticated, mail server.
+        write(world, f"Tom Becker <{TOM}>", "R-1", "R-1 WON $3,000", envelope_from=TOM,
+              Authentication_Results=passed("beckerroofing.example"))
+        step(world)
+        (won,) = events(world, "status")
+        assert won["detail"]["proof"] == "authenticated" and won["detail"]["value"] == 3000
+        assert confirmations(world, TOM) == []
+    finally:
+        world.store.close()
 
 
 # -- privacy: feedback reaches only those it was meant for ----------------------------

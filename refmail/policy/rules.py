@@ -101,10 +101,10 @@ STEPS = (
     "no_news",
     "closed_thanks",
 )
-#: Answers to the person's own action are never capped (the last three are
+#: Answers to the person's own action are never capped (the last four are
 #: queued by :mod:`refmail.workflow.notices`: a confirmation question, its
-#: result, the note that confirms a STOP).
-CAP_EXEMPT = frozenset({"ack", "roles_question", "confirm", "confirm_result", "stopped"})
+#: result, the note that confirms a STOP, what of a reply did not count).
+CAP_EXEMPT = frozenset({"ack", "roles_question", "confirm", "confirm_result", "stopped", "refused"})
 #: Event kinds that count as news about a referral (they reset the stale clock).
 NEWS_KINDS = frozenset({"first_contact", "thread_reply", "status", "feedback", "thanks", "roles_set"})
 #: Statuses after which a provider is still asked to thank the referrer: a

@@ -66,9 +66,9 @@ SUMMARIES = ("summary_member", "summary_admin")
 NOTICES = ("admin_notice", "set_aside")
 #: Answers to what a person (or someone in their name) did
 #: (:mod:`refmail.workflow.notices`): the question that asks them to confirm a
-#: request that came without proof, what their confirmation did, and the note
-#: that confirms a STOP and offers START.
-ANSWERS = ("confirm", "confirm_result", "stopped")
+#: request that came without proof, what their confirmation did, the note
+#: that confirms a STOP and offers START, and what of a reply did not count.
+ANSWERS = ("confirm", "confirm_result", "stopped", "refused")
 #: Consent-first introductions (SPEC "Consent-first introductions"), rendered like
 #: the steps above; templates/README.md lists their context.
 CONSENT_STEPS = (

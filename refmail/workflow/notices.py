@@ -4,7 +4,8 @@ they (or someone in their name) just did.
 The rules of :mod:`refmail.policy.rules` decide the nudges; some mail is not a
 nudge but an answer: the question that asks the claimed sender to confirm a
 request (:mod:`refmail.workflow.confirmations`), the word that says what the
-confirmation did, and the note that confirms a ``STOP`` and offers ``START``.
+confirmation did, the note that confirms a ``STOP`` and offers ``START``, and
+the answer to a reply whose sender asked for what they may not do.
 Each is queued here in the caller's transaction, with its own signed reply
 token, exactly once per ``(referral, step, recipient, seq)`` like every other
 message (the outbox's unique key). Like the acknowledgement they are answers

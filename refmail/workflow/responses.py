@@ -47,7 +47,7 @@ from typing import Any
 
 from refmail.config import Config
 from refmail.outgoing.outbox import OutboxItem
-from refmail.policy.authority import Proof, Role, Ruling, reopened_status, roles_of, rule
+from refmail.policy.authority import Proof, Refusal, Role, Ruling, reopened_status, roles_of, rule
 from refmail.reading.classification import Classification, Command, Keyword
 from refmail.render.renderer import format_money
 from refmail.storage.pending import PendingAction
@@ -72,6 +72,9 @@ _KEYWORD_ONLY = re.compile(
 )
 #: The step of the note that confirms a STOP and offers START.
 STOPPED_STEP = "stopped"
+#: The step of the answer to a proven reply that asked for something its
+#: sender may not do (a status on a closed referral, WITHDRAW by the provider …).
+REFUSED_STEP = "refused"
 _CONSENT_STEPS = frozenset({"consent_request", "consent_reminder"})
 #: How each status is said as the keyword that sets it (for "We got 'LOST'").
 _SAID = {"contacted": "CONTACTED", "meeting": "MET", "proposal": "PROPOSAL", "won": "WON",
@@ -323,7 +326,10 @@ class Responses:
                           currency=ruling.currency)
             done.append(f"status {referral['status']} → {new}")
             feedback = ""
-        if ruling.thanks:
+        # A bare keyword that did not count ("LOST" on a won referral) is no
+        # thank-you, even in answer to the thank-you nudge.
+        bare_refusal = bool(ruling.refused) and not feedback and new is None and not command.thanks
+        if ruling.thanks and not bare_refusal:
             self.store.add_event(rid, "thanks", **common, detail={"text": feedback[:4000], "proof": proof})
             effects.append(Effect.THANKS)
             done.append("thanks")
@@ -335,12 +341,44 @@ class Responses:
             effects.append(Effect.FEEDBACK)
             done.append("feedback" + (f" (said {ruling.claimed}, which is not theirs to report)"
                                       if ruling.claimed else ""))
+        if ruling.refused:
+            self._answer_refusal(request, referral, roles, ruling, bool(done), now)
         refused = "; ".join(f"{part}: {why}" for part, why in ruling.refused)
         if not done:
             why = f"reply from {actor} with nothing to record" + (f" ({refused})" if refused else "")
             return Verdict(OutcomeName.NUDGE_REPLY, why, rid, (), detail)
         why = f"{actor}: {', '.join(done)}" + (f"; not applied: {refused}" if refused else "")
         return Verdict(OutcomeName.NUDGE_REPLY, why, rid, tuple(effects), detail)
+
+    def _answer_refusal(self, request: Request, referral: dict[str, Any], roles: frozenset[Role],
+                        ruling: Ruling, applied: bool, now: datetime) -> None:
+        """Say what did not count, and why, to a member or a person of the business.
+
+        SPEC: no member's mail goes unanswered. Not to a prospect from outside
+        the group (their words went to the referrer, which is what they were
+        told), not for a confirmed request (its answer says it), not to a reply
+        to this very answer, and at most once a day per referral and person.
+        """
+        business = bool(roles & {Role.PROVIDER, Role.REFERRER, Role.ADMIN})
+        if request.proof is Proof.CONFIRMED or request.step == REFUSED_STEP:
+            return
+        if not (business or self.config.is_member(request.actor)):
+            return
+        if self.store.blocked_people([request.actor]):
+            return
+        said = _said(request.command, request.text) or ""
+        closed = any(why is Refusal.CLOSED for _, why in ruling.refused)
+        local = now.astimezone(self.config.zone)
+        queue_notice(
+            self.planner, step=REFUSED_STEP, recipient=request.actor,
+            seq=local.year * 10000 + local.month * 100 + local.day, referral_id=int(referral["id"]),
+            extra={"action": {"kind": "reply", "summary": said, "quote": "", "expires_on": ""},
+                   "result": {"applied": applied, "effects": [], "status": None, "status_label": "",
+                              "value": None, "currency": None,
+                              "refused": [[part, str(why)] for part, why in ruling.refused],
+                              "may_reopen": closed and business}},
+            now=now,
+        )
 
     def _new_status(self, referral: dict[str, Any], ruling: Ruling) -> str | None:
         if ruling.reopen:

@@ -19,14 +19,16 @@ __all__ = ["require_authenticated_sender"]
 
 
 def require_authenticated_sender(env: Envelope, config: Config, result: Classification) -> Classification:
-    """An intro or reply whose From the receiving server did not authenticate is
-    ``ignored``; so is an intro forwarded by someone who is neither its referrer
-    nor a member, since the forwarded From is only text in the body.
+    """An intro, a reply or a note about a referral whose From the receiving
+    server did not authenticate is ``ignored``; so is an intro forwarded by
+    someone who is neither its referrer nor a member, since the forwarded From
+    is only text in the body.
 
     An authenticated verdict keeps its rule, with the evidence added to its reason.
     """
     security = config.security
-    if not security.require_authenticated_sender or result.kind not in ("intro", "reply"):
+    asks = result.kind in ("intro", "reply") or result.rule is RuleName.TAGGED_NOTE
+    if not security.require_authenticated_sender or not asks:
         return result
     msg = env.message
     from_headers = len(msg.header_all("From"))

@@ -19,7 +19,7 @@ from refmail.reading.classification import Classification, Command, RuleName
 from refmail.reading.command import parse_command
 from refmail.reading.envelope import Envelope
 
-__all__ = ["TAG", "tagged_note"]
+__all__ = ["TAG", "subject_command", "tagged_note"]
 
 #: A referral's tag as people write it: ``R-9``, ``[R-9]``, ``r-9``, ``R 9`` is not one.
 TAG = re.compile(r"(?<![\w-])\[?R-(\d{1,12})\]?(?![\w-])", re.IGNORECASE)
@@ -52,18 +52,36 @@ def tagged_note(env: Envelope, sender: str) -> Classification | None:
     body = TAG.sub(" ", text).strip()
     command = _command(body)
     if command.empty:
-        bare = _PREFIX.sub("", TAG.sub(" ", subject)).strip()
-        if len(bare) <= _SUBJECT_COMMAND_CHARS:
-            from_subject = _command(bare)
-            if from_subject.keyword is not None:
-                command = from_subject
-                body = body or bare
+        from_subject = subject_command(subject)
+        if from_subject.keyword is not None:
+            command = from_subject
+            body = body or _bare(subject)
     why = f"a note from {sender} about R-{referral}, with no second party"
     result = env.verdict(RuleName.TAGGED_NOTE, why)
     result.referral_tag = referral
     result.reply_text = body
     result.command = command
     return result
+
+
+def _bare(subject: str) -> str:
+    return _PREFIX.sub("", TAG.sub(" ", subject)).strip()
+
+
+def subject_command(subject: str) -> Command:
+    """The command of a short subject that opens with a keyword ("[R-9] LOST",
+    "STOP"), prefixes and tags left out; an empty command otherwise.
+
+    A ``List-Unsubscribe`` ``mailto:`` (RFC 2369) sends its ``subject=STOP``
+    with no body; a note's subject may be all it says. A sentence is never
+    read as a command here ("Re: Thank you: your introduction …" is a subject
+    refmail wrote, not a THANKS).
+    """
+    bare = _bare(subject)
+    if not bare or len(bare) > _SUBJECT_COMMAND_CHARS:
+        return Command()
+    command = _command(bare)
+    return command if command.keyword is not None else Command()
 
 
 def _command(text: str) -> Command:

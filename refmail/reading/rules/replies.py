@@ -13,11 +13,12 @@ from __future__ import annotations
 from refmail.config import Config
 from refmail.mail.message import ParsedMessage, is_forward_subject
 from refmail.mail.reply import extract_reply
-from refmail.reading.classification import Classification, Command, RuleName
+from refmail.reading.classification import Classification, Command, Keyword, RuleName
 from refmail.reading.command import parse_command
 from refmail.reading.envelope import Envelope
 from refmail.reading.rules import short
 from refmail.reading.rules.intro import read_intro
+from refmail.reading.rules.notes import subject_command
 
 __all__ = ["forwarded_intro", "reply"]
 
@@ -71,6 +72,11 @@ def reply(env: Envelope, config: Config) -> Classification | None:
     except Exception as exc:
         result.command = Command()
         result.reason += f"; command not read ({type(exc).__name__})"
+    if result.command.empty:
+        # A List-Unsubscribe mailto (RFC 2369) says STOP in its subject only.
+        from_subject = subject_command(msg.subject or "")
+        if from_subject.keyword in {Keyword.STOP, Keyword.START}:
+            result.command = from_subject
     if token is None:
         reading = read_intro(env, config)
         result.as_intro = reading if reading.kind == "intro" else None
