@@ -115,6 +115,7 @@ def test_the_chain_follows_the_spec_precedence() -> None:
     ranks = [order.index(stage) for stage in stages]  # type: ignore[arg-type]
     assert ranks == sorted(ranks) and set(ranks) == {0, 1, 2, 3}
     assert CHAIN.index(replies.forwarded_intro) < CHAIN.index(replies.reply)
+    assert CHAIN.index(replies.own_references_only) < CHAIN.index(replies.forwarded_intro)
     assert CHAIN[-1] is intro.introduction
 
 
@@ -188,6 +189,8 @@ REACHES: dict[RuleName, bytes] = {
     RuleName.NOT_A_MEMBER: mail(sender=SAM),
     RuleName.NO_SECOND_PARTY: mail(to=[OMAR]),
     RuleName.TAGGED_NOTE: mail(to=[REFS], cc=[], subject="R-9", plain="R-9 won 2.000 EUR\n"),
+    RuleName.CALENDAR_INVITATION: mail(headers=[("Content-class", "urn:content-classes:calendarmessage")]),
+    RuleName.ANNOUNCEMENT: mail(to=[(f"Member {i}", f"m{i}@example.org") for i in range(6)]),
 }
 STRICT_REACHES: dict[RuleName, bytes] = {
     RuleName.NOT_AUTHENTICATED: mail(),

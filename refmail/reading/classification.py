@@ -59,6 +59,9 @@ class RuleName(StrEnum):
     NULL_RETURN_PATH = "null_return_path"
     #: From the mail system itself (MAILER-DAEMON, postmaster) without a bounce in it.
     MAIL_SYSTEM = "mail_system"
+    #: A calendar invitation, update, cancellation or answer (iTIP, RFC 5546): never a
+    #: referral, though a member may send one to two people copying the tracker.
+    CALENDAR_INVITATION = "calendar_invitation"
 
     # -- a message that answers another ---------------------------------------
     #: An unsubscribe request (RFC 2369): subject ``STOP`` to a plus-token address,
@@ -86,6 +89,10 @@ class RuleName(StrEnum):
     #: Such a note from a member naming one referral ("R-9 won 2.000 EUR"): not
     #: an introduction; the tracker asks its sender to confirm what it says.
     TAGGED_NOTE = "tagged_note"
+    #: Written to many people at once (:data:`~refmail.reading.rules.intro.ANNOUNCEMENT_AT`
+    #: or more parties): an announcement to the group, not an introduction. The sender
+    #: should be told it was not taken as one.
+    ANNOUNCEMENT = "announcement"
 
     # -- trust (``[security] require_authenticated_sender``) ---------------------
     #: The receiving server did not authenticate the From domain.

@@ -9,7 +9,8 @@ the result beside the human ``reason``. The order is the SPEC contract of
 
 1. mail that must never start a referral or a reply loop — bounces,
    refmail's own mail coming back, auto-replies, list mail, reports, the mail
-   system — is ``bounce`` or ``ignored`` first, whatever else it looks like;
+   system, calendar invitations — is ``bounce`` or ``ignored`` first, whatever
+   else it looks like;
    bounces lead, because a bounce also carries the marks of automatic mail
    and must still be recorded against the message it returns;
 2. then a message that answers another (``In-Reply-To``/``References``, or sent
@@ -18,7 +19,8 @@ the result beside the human ``reason``. The order is the SPEC contract of
    except a forward of an intro, which stays an intro even when the mail
    client kept the threading headers (so that exception is tried first);
 3. only then an ``intro``, if it comes from a member (unless membership is
-   open) and names at least two parties.
+   open) and names at least two parties — and fewer than an announcement's
+   many (:data:`refmail.reading.rules.intro.ANNOUNCEMENT_AT`).
 
 :data:`CHECKS` then judge the verdict itself: with ``[security]
 require_authenticated_sender``, an intro or reply whose From the receiving
@@ -56,7 +58,10 @@ CHAIN: tuple[Rule, ...] = (
     automatic.automatic_report,
     automatic.null_return_path,
     automatic.mail_system,
-    # 2. a message that answers another is a reply — but a forwarded intro is an intro
+    automatic.calendar_invitation,
+    # 2. a message that answers another is a reply — but a forwarded intro is an intro,
+    #    and a new message whose References names only itself (Yahoo) is new
+    replies.own_references_only,
     replies.forwarded_intro,
     replies.reply,
     # 3. only then an introduction

@@ -24,6 +24,7 @@ __all__ = [
     "auto_submitted",
     "automatic_report",
     "autoreply_header",
+    "calendar_invitation",
     "exchange_generated",
     "list_mail",
     "mail_system",
@@ -171,3 +172,28 @@ def mail_system(env: Envelope, config: Config) -> Classification | None:
         return None
     sender = env.message.from_.address if env.message.from_ else "?"
     return env.verdict(RuleName.MAIL_SYSTEM, f"message from the mail system ({sender})")
+
+
+_ITIP_METHODS = {"REQUEST", "CANCEL", "REPLY", "COUNTER", "DECLINECOUNTER", "ADD", "REFRESH", "PUBLISH"}
+
+
+def calendar_invitation(env: Envelope, config: Config) -> Classification | None:
+    """A calendar invitation, update, cancellation or answer (iTIP, RFC 5546): ``ignored``.
+
+    A member may send one to two people copying the tracker, and its text may
+    read like an intro; it is a meeting, written by a calendar program, not a
+    referral. Outlook marks it ``Content-class: urn:content-classes:calendarmessage``
+    with a ``text/calendar; method=REQUEST`` part; Google Calendar adds an
+    ``invite.ics``; Apple Mail attaches the ``.ics``.
+    """
+    msg = env.message
+    content_class = (msg.header("Content-class") or "").strip().lower()
+    method = msg.calendar_method
+    if method in _ITIP_METHODS:
+        why = f"calendar invitation (METHOD:{method})" if method == "REQUEST" else \
+            f"calendar message (METHOD:{method})"
+    elif content_class.endswith("calendarmessage"):
+        why = f"calendar invitation (Content-class: {short(content_class)})"
+    else:
+        return None
+    return env.verdict(RuleName.CALENDAR_INVITATION, f"{why}, not an introduction")

@@ -19,7 +19,14 @@ from refmail.reading.envelope import Envelope
 from refmail.reading.roles import Party, assign_roles
 from refmail.reading.rules.notes import tagged_note
 
-__all__ = ["introduction", "read_intro"]
+__all__ = ["ANNOUNCEMENT_AT", "introduction", "read_intro"]
+
+#: From this many parties (recipients besides the referrer and the tracker) a
+#: message is an announcement to the group, not an introduction: an intro names
+#: two people, sometimes a couple or a small team — five at most in practice.
+#: :attr:`RuleName.ANNOUNCEMENT` lets the workflow tell the sender it was not
+#: taken as an intro.
+ANNOUNCEMENT_AT = 6
 
 _FORWARD_STYLES = {
     "attachment": "forwarded as an attachment",
@@ -68,6 +75,12 @@ def read_intro(env: Envelope, config: Config) -> Classification:
             RuleName.NO_SECOND_PARTY,
             f"note with no second party: {len(parties)} part{'y' if len(parties) == 1 else 'ies'}"
             f" besides the sender{who}",
+        )
+    if len(parties) >= ANNOUNCEMENT_AT:
+        return env.verdict(
+            RuleName.ANNOUNCEMENT,
+            f"an announcement to {len(parties)} people, not an introduction (an introduction names "
+            f"fewer than {ANNOUNCEMENT_AT} people besides the sender)",
         )
     names = dict(letter.names)
     try:

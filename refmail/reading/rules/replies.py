@@ -20,7 +20,7 @@ from refmail.reading.rules import short
 from refmail.reading.rules.intro import read_intro
 from refmail.reading.rules.notes import subject_command
 
-__all__ = ["forwarded_intro", "reply"]
+__all__ = ["forwarded_intro", "own_references_only", "reply"]
 
 
 def forwarded_intro(env: Envelope, config: Config) -> Classification | None:
@@ -91,3 +91,35 @@ def _reply_text(msg: ParsedMessage) -> str:
         if own.strip():
             return own
     return extract_reply(msg.text)
+
+
+def _own_ids(msg: ParsedMessage) -> set[str]:
+    """The message's own id and Yahoo's ``.ref`` twin of it, lower-case."""
+    own = (msg.message_id or "").strip().lower()
+    if not own.startswith("<") or "@" not in own:
+        return set()
+    local, _, domain = own[1:-1].rpartition("@")
+    return {own, f"<{local}.ref@{domain}>"}
+
+
+def own_references_only(env: Envelope, config: Config) -> Classification | None:
+    """A new message whose threading headers name only itself is read as new.
+
+    Yahoo Mail writes ``References: <id.ref@mail.yahoo.com>`` on *new*
+    messages — its own Message-ID with ``.ref`` added — so without this rule an
+    intro from a Yahoo user would be read as a reply and never tracked. Gmail,
+    Outlook (``Thread-Index``/``Thread-Topic`` only) and Apple Mail write no
+    ``In-Reply-To``/``References`` on a new message; a reference to the message
+    itself, in any client, is no reference. A plus-token address still makes
+    it a reply to refmail.
+    """
+    msg = env.message
+    if env.token is not None or not env.threaded:
+        return None
+    own = _own_ids(msg)
+    ids = [i.strip().lower() for i in [msg.in_reply_to or "", *msg.references] if i and i.strip()]
+    if not own or not ids or any(i not in own for i in ids):
+        return None
+    result = read_intro(env, config)
+    result.reason += f"; its threading header names only the message itself ({short(ids[-1], 50)})"
+    return result
