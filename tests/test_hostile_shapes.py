@@ -48,6 +48,7 @@ from refmail.mail.limits import (
     cut_at_line,
 )
 from refmail.mail.message import ParsedMessage, parse_message
+from refmail.reading.classification import RuleName
 from refmail.reading.classifier import classify_parsed
 from refmail.storage.store import Store
 
@@ -74,7 +75,9 @@ def test_sixty_thousand_recipients_are_read_as_the_first_hundred() -> None:
     assert msg.to[0].address == "p0@crowd.example"
     assert any(d.startswith("To: ") and "characters;" in d for d in msg.defects)
     verdict = classify_parsed(msg, CONFIG)
-    assert verdict.kind == "intro" and len(verdict.parties) == MAX_ADDRESSES
+    # Read as its first hundred parties — and so, an announcement, not an intro (SPEC, issue 16).
+    assert verdict.rule is RuleName.ANNOUNCEMENT, verdict.reason
+    assert f"announcement to {MAX_ADDRESSES} people" in verdict.reason
 
 
 def test_a_ten_megabyte_subject_is_read_as_its_first_64_kilobytes() -> None:
@@ -280,11 +283,11 @@ def test_every_shape_in_one_folder_is_handled_and_the_intro_after_them_tracked(
         assert outcomes["<normal-intro-7@mail.chencpa.example>"] == "created"
         # Every shape read: the first of Mei's "Tom, meet Linda" (the References reply, read
         # as an intro in a thread refmail never saw) is tracked, the other shapes are that
-        # same intro again; the 60,000 recipients' intro is one of its own.
+        # same intro again; the 60,000 recipients' message is an announcement, not an intro.
         created = sorted(m for m, outcome in outcomes.items() if outcome == "created")
-        assert created == ["<many-recipients@mail.chencpa.example>", "<many-references@mail.chencpa.example>",
-                           "<normal-intro-7@mail.chencpa.example>"]
-        assert set(outcomes.values()) == {"created", "duplicate_intro"}
+        assert created == ["<many-references@mail.chencpa.example>", "<normal-intro-7@mail.chencpa.example>"]
+        assert outcomes["<many-recipients@mail.chencpa.example>"] == "ignored"
+        assert set(outcomes.values()) == {"created", "duplicate_intro", "ignored"}
         assert store.position("INBOX") is not None
     finally:
         store.close()
