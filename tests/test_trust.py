@@ -169,6 +169,27 @@ def test_a_note_to_the_plain_tracker_is_confirmed_first(world: World) -> None:
     assert (won["detail"]["value"], won["detail"]["currency"]) == (2000, "EUR")
 
 
+def test_a_forgers_words_reach_the_member_without_links(world: World) -> None:
+    started(world)
+    write(world, f"Tom Becker <{TOM}>", "R-1",
+          "R-1 LOST\nYour account expires: renew at https://evil.example/login or www.evil.example today")
+    step(world)
+    (question,) = confirmations(world, TOM)
+    whole = question.as_string()
+    assert "evil.example" not in whole and "[link removed]" in _text(question)
+
+
+def test_forged_requests_in_a_members_name_are_not_a_flood_of_questions(world: World) -> None:
+    started(world)
+    for n, word in enumerate(["MET", "LOST", "NO FIT", "PROPOSAL", "CONTACTED", "WON 1", "WON 2", "WON 3"]):
+        write(world, f"Tom Becker <{TOM}>", f"R-1 {word}", f"R-1 {word}")
+        if n % 3 == 2:
+            step(world)
+    step(world)
+    assert len(confirmations(world, TOM)) == 5  # a day's worth, then nothing
+    assert world.referral()["status"] == "introduced"
+
+
 def test_a_note_from_someone_with_no_part_mails_nobody(world: World) -> None:
     started(world)
     sent = len(from_refmail(world))

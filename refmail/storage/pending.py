@@ -141,6 +141,15 @@ class PendingActions:
             )
         return cursor.rowcount > 0
 
+    def expire(self, requester: str, now: datetime) -> int:
+        """Mark ``requester``'s unanswered actions past their time ``expired``; how many."""
+        cursor = self._conn.execute(
+            "UPDATE pending_actions SET state = 'expired', resolved_at = ? "
+            "WHERE requester = ? AND state = 'pending' AND expires_at <= ?",
+            (iso(now), requester, iso(now)),
+        )
+        return int(cursor.rowcount)
+
     def set_result(self, action_id: int, result: dict[str, Any]) -> None:
         """Keep what carrying out a done action did, beside it."""
         self._conn.execute(

@@ -23,7 +23,8 @@ The API (one :class:`Confirmations` per tracker, ``Tracker.confirmations``)::
   message that asked is long gone.
 - ``summary`` is what was asked, in a few words ("LOST", "WON $4,500"),
   ``quote`` the person's own words (cut to :data:`QUOTE_CHARS`); both are shown
-  only to the requester, at their own address.
+  only to the requester, at their own address, with any links taken out
+  (:func:`defang`): they may be a forger's words.
 - ``ask`` joins the caller's transaction: it records the action (migration
   0009, :mod:`refmail.storage.pending`) and queues the question to
   ``requester``, or says why it did not (:class:`Asked`): the same request is
@@ -46,6 +47,7 @@ refusal — they say so in the result — and may queue mail of their own.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -67,6 +69,7 @@ __all__ = [
     "Asked",
     "Confirmations",
     "Handler",
+    "defang",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,15 @@ QUOTE_CHARS = 300
 #: The steps of the two messages (template names and outbox steps).
 ASK_STEP = "confirm"
 RESULT_STEP = "confirm_result"
+
+
+_LINK = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+")
+
+
+def defang(text: str) -> str:
+    """``text`` without links: what a forger wrote reaches a member in mail from
+    the group's own address, and must not carry them anywhere."""
+    return _LINK.sub("[link removed]", text)
 
 
 class ActionKind(StrEnum):
@@ -161,11 +173,12 @@ class Confirmations:
         (only for a request to START again)."""
         if str(kind) not in self._handlers:
             raise ValueError(f"no handler registered for {kind!r}")
-        summary = " ".join(summary.split())[:120]
+        summary = defang(" ".join(summary.split()))[:120]
         same = self.actions.open_like(kind=str(kind), referral_id=referral_id, requester=requester,
                                       summary=summary, now=now)
         if same is not None:
             return Asked(same.id, False, f"the same request from {requester} already waits (#{same.id})")
+        self.actions.expire(requester, now)
         if not despite_stop and self.store.blocked_people([requester]):
             return Asked(None, False, f"{requester} said STOP or bounced: not asked to confirm")
         if self.actions.asked_since(requester, now - timedelta(days=1)) >= PER_DAY:
@@ -176,7 +189,7 @@ class Confirmations:
             summary=summary, message_id=message_id, now=now, expires_at=now + expires_after,
         )
         expires = (now + expires_after).astimezone(self.planner.config.zone)
-        quoted = " ".join(quote.split())
+        quoted = defang(" ".join(quote.split()))
         if len(quoted) > QUOTE_CHARS:
             quoted = quoted[: QUOTE_CHARS - 1].rstrip() + "…"
         queued = queue_notice(
@@ -199,15 +212,15 @@ class Confirmations:
             why = "an answer to a confirmation refmail has no record of"
             return Answered(OutcomeName.REPLY_REJECTED, why, item.referral_id)
         rid = action.referral_id
+        decision = read_answer(text).decision
+        if action.state is ActionState.EXPIRED or action.expired(now):
+            self.actions.resolve(action.id, ActionState.EXPIRED, now)  # if not swept yet
+            if decision == "yes":  # they meant it: say it came too late (once, like every result)
+                self._tell(action, ActionResult(False, "expired", ("expired",)), now)
+            return Answered(OutcomeName.NUDGE_REPLY, f"confirmation #{action.id} came after it expired", rid)
         if action.state is not ActionState.PENDING:
             return Answered(OutcomeName.NUDGE_REPLY, f"confirmation #{action.id} was already {action.state}",
                             rid)
-        decision = read_answer(text).decision
-        if action.expired(now):
-            self.actions.resolve(action.id, ActionState.EXPIRED, now)
-            result = ActionResult(False, "expired", ("expired",))
-            self._tell(action, result, now)
-            return Answered(OutcomeName.NUDGE_REPLY, f"confirmation #{action.id} came after it expired", rid)
         if decision in {"no", "later"}:
             self.actions.resolve(action.id, ActionState.DECLINED, now)
             return Answered(OutcomeName.NUDGE_REPLY, f"{action.requester} declined #{action.id}", rid)

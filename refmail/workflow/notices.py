@@ -71,6 +71,7 @@ def queue_notice(
         config, rendered, to=(context["recipient"]["name"], recipient), message_id=message_id,
         reply_token=context["token"], referral_id=referral_id or 0, tag=tag, in_reply_to=intro,
         references=[intro] if intro else [], list_unsubscribe=False, date=now,
+        auto_submitted="auto-replied",  # RFC 3834 §5: each answers a message
     )
     return planner.outbox.enqueue(
         referral_id=referral_id, step=step, recipient=recipient, seq=seq, message_id=message_id,
