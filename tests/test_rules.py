@@ -229,6 +229,69 @@ def test_no_thank_you_for_a_referral_that_brought_nothing(status: str) -> None:
     assert not {k for k in due(referral(status=status), 2 * DAY) if k[0] == "thank_you"}
 
 
+# -- thanks after a miss ---------------------------------------------------------------
+def closed(status: str, after: timedelta, *events: Event, actor: str = PROV) -> ReferralView:
+    change = ev(4, "status", after, actor, **{"from": "contacted", "to": status})
+    return referral(*events, change, status=status)
+
+
+def misses(view: ReferralView, after: timedelta, **kwargs: Any) -> set[Key]:
+    return {k for k in due(view, after, **kwargs) if k[0] == "miss_thanks"}
+
+
+@pytest.mark.parametrize("status", ["no_fit", "lost"])
+def test_after_a_miss_the_provider_is_asked_once_to_thank_anyway(status: str) -> None:
+    """Seed 000: a valid referral that did not work out still earns a thank-you."""
+    view = closed(status, 10 * DAY)
+    assert misses(view, 10 * DAY + timedelta(hours=23)) == set()  # thank_you_after since it closed
+    assert misses(view, 11 * DAY) == {("miss_thanks", PROV, 0)}
+    log = run(view, [timedelta(hours=h) for h in range(0, 24 * 60, 5)])
+    assert sum(("miss_thanks", PROV, 0) in got for _, got in log) == 1
+
+
+def test_no_miss_thanks_once_the_provider_thanked() -> None:
+    thanked = ev(3, "thanks", 2 * DAY, PROV, text="Thanks Tom!")
+    assert misses(closed("no_fit", 10 * DAY, thanked), 12 * DAY) == set()
+    # …nor from anyone else's thanks: the prospect's do not count as the provider's.
+    from_prospect = ev(3, "thanks", 2 * DAY, PROS, text="Thanks!")
+    assert misses(closed("no_fit", 10 * DAY, from_prospect), 12 * DAY) == {("miss_thanks", PROV, 0)}
+
+
+@pytest.mark.parametrize("status", ["unresponsive", "withdrawn", "won", "contacted"])
+def test_no_miss_thanks_for_what_is_not_a_miss(status: str) -> None:
+    assert misses(closed(status, 10 * DAY), 12 * DAY) == set()
+
+
+def test_no_miss_thanks_long_after_it_closed_nor_to_someone_who_said_stop() -> None:
+    view = closed("lost", 10 * DAY)
+    assert misses(view, 24 * DAY) == {("miss_thanks", PROV, 0)}
+    assert misses(view, 25 * DAY) == set()  # more than MISS_THANKS_WITHIN (14d) after it closed
+    assert misses(view, 12 * DAY, blocked={PROV}) == set()
+    stopped = closed("lost", 10 * DAY, ev(3, "stop", 5 * DAY, PROV))
+    assert misses(stopped, 12 * DAY) == set()
+
+
+def test_no_miss_thanks_when_the_provider_is_the_referrer_or_unknown() -> None:
+    change = ev(4, "status", DAY, REF, **{"from": "introduced", "to": "no_fit"})
+    unknown = referral(change, status="no_fit", provider=None, prospects=(), parties=(PROV, PROS))
+    assert misses(unknown, 3 * DAY) == set()
+    silent = referral(change, status="no_fit", silent=True)
+    assert misses(silent, 3 * DAY) == set()
+
+
+def test_the_miss_counts_from_the_latest_close() -> None:
+    """Reopened and closed again: the moment is the last close, and it is asked once."""
+    view = referral(
+        ev(4, "status", 2 * DAY, PROV, **{"from": "contacted", "to": "no_fit"}),
+        ev(5, "status", 3 * DAY, REF, **{"from": "no_fit", "to": "contacted", "reopen": True}),
+        ev(6, "status", 30 * DAY, PROV, **{"from": "contacted", "to": "no_fit"}),
+        status="no_fit",
+    )
+    assert misses(view, 30 * DAY + timedelta(hours=12)) == set()
+    assert misses(view, 31 * DAY) == {("miss_thanks", PROV, 0)}
+    assert misses(view, 31 * DAY, already={("miss_thanks", PROV, 0)}) == set()
+
+
 # -- feedback -----------------------------------------------------------------
 def test_feedback_from_both_sides_after_feedback_after() -> None:
     before = {("ack", REF, 0), ("thank_you", PROV, 0)}

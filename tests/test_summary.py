@@ -309,11 +309,13 @@ def test_a_members_week_and_referrals(group: Group) -> None:
 
 
 def test_what_is_waiting_on_a_member(group: Group) -> None:
-    # R3 ended as no fit (Eve's answer): neither "thank Betty" nor "how did it
-    # go?" is still to be done, although Bob did neither. R2 he thanked by his
-    # WON reply to the thank-you nudge.
+    # R3 ended as no fit (Eve's answer, day 8): "how did it go?" is over, but a
+    # day later Bob was asked to thank Betty anyway (seed 000), and that waits.
+    # R2 he thanked by his WON reply to the thank-you nudge.
     bob = member_summary(group.store, group.config, BOB[1], NOW)
-    assert bob.waiting == () and bob.week.waiting == 0
+    assert [(w.action, w.referral.id) for w in bob.waiting] == [("thank_miss", 3)]
+    assert bob.week.waiting == 1
+    assert bob.waiting[0].since == NOW  # the first cycle after the day had passed
     # Tom thanked Bob for R5, not yet for R6 (both open, given on day 6).
     tom = member_summary(group.store, group.config, TOM[1], NOW)
     assert [(w.action, w.referral.id) for w in tom.waiting] == [("thank", 6)]
@@ -588,12 +590,15 @@ def test_summaries_render_well_formed_and_self_contained(group: Group, renderer:
 
 def test_the_member_summary_reads_warmly(group: Group, renderer: Renderer) -> None:
     _, out = render_member(group, renderer, BOB[1])
-    headline = "This week: 2 introductions given, 1 thank-you received, news on 3 introductions."
+    headline = ("This week: 2 introductions given, 1 thank-you received, news on 3 introductions, "
+                "1 waiting on you.")
     assert headline in out.text
     assert headline in lxml.html.document_fromstring(out.html).text_content()
-    assert "2 introductions given" in out.subject and "waiting on you" not in out.subject
-    # R-3 ended as no fit: nothing of it waits on Bob any more.
-    assert "WAITING ON YOU" not in out.text and "Thank Betty" not in out.text
+    assert "2 introductions given" in out.subject
+    # R-3 ended as no fit: "how did it go?" is over, a thank-you for the thought is not.
+    assert "Tell us how it went" not in out.text
+    assert ("Thank Betty Smith for thinking of you with Eve Adams, even though it didn't work out, "
+            "and say what would fit better (R-3") in out.text
     _, tom = render_member(group, renderer, TOM[1])
     assert "1 waiting on you" in tom.subject
     assert tom.text.index("1 waiting on you.") < tom.text.index("WAITING ON YOU")  # brief at the top

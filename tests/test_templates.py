@@ -59,6 +59,7 @@ STEP_DEFAULTS: dict[str, dict[str, Any]] = {
     "ack": {"recipient": BOB},
     "roles_question": {"recipient": BOB, "provider": None, "prospects": []},
     "thank_you": {"recipient": BETTY},
+    "miss_thanks": {"recipient": BETTY},
     "relay_thanks": {"recipient": BOB, "event": event(None, "Thank you, Bob!\nCarl is a great fit.")},
     "feedback": {"recipient": BETTY},
     "status_update": {"recipient": BOB, "event": event("meeting", "We had coffee on Tuesday.")},
@@ -83,6 +84,8 @@ def make_context(step: str, **overrides: Any) -> dict[str, Any]:
     }
     if step == "closed_thanks":
         referral.update(status="won", status_label="won", value=4500, currency="USD")
+    if step == "miss_thanks":
+        referral.update(status="no_fit", status_label="no fit")
     context: dict[str, Any] = {
         "group": {"name": "Harbor Business Network", "tracking_address": TRACKER},
         "referral": referral,
@@ -111,6 +114,10 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("thank_you", {}),
     ("relay_thanks", {}),
     ("relay_thanks", {"event": event(None, "")}),
+    ("miss_thanks", {}),
+    ("miss_thanks", {"referral": {"status": "lost", "status_label": "lost"}}),
+    ("relay_thanks", {"referral": {"status": "no_fit", "status_label": "no fit"}}),
+    ("relay_thanks", {"event": event(None, ""), "referral": {"status": "lost", "status_label": "lost"}}),
     ("feedback", {"recipient": BETTY}),
     ("feedback", {"recipient": CARL}),
     ("status_update", {}),
@@ -240,6 +247,7 @@ def test_plain_text_offers_the_same_keywords_as_the_buttons(
 
 EXPECTED_KEYWORDS: dict[str, set[str]] = {
     "thank_you": {"THANKS", "CONTACTED", "MET"},
+    "miss_thanks": {"THANKS"},
     "feedback_provider": set(STATUS_KEYWORDS),
     "feedback_prospect": {"CONTACTED", "MET", "NO RESPONSE", "NO FIT"},
     "stale_reminder": set(STATUS_KEYWORDS),
@@ -334,6 +342,30 @@ def test_relayed_words_reach_the_referrer(renderer: Renderer) -> None:
     doc = lxml.html.document_fromstring(out.html)
     assert "Carl is a great fit." in doc.text_content()
     assert doc.xpath("//br")  # the note's line break is kept
+
+
+def test_after_a_miss_the_provider_is_asked_to_thank_and_teach(renderer: Renderer) -> None:
+    """Seed 000: thank the person anyway, and say what would help next time."""
+    out = renderer.render("miss_thanks", make_context("miss_thanks"))
+    win = renderer.render("thank_you", make_context("thank_you"))
+    assert out.subject != win.subject and "didn't work out" in out.subject
+    assert "not to be a good fit" in out.text and "better referral" in out.text
+    assert "vote of confidence" not in out.text  # the win's wording is not reused
+    lost = renderer.render("miss_thanks", make_context("miss_thanks", referral={"status": "lost"}))
+    assert "didn't lead to business this time" in lost.text
+
+
+def test_thanks_after_a_miss_are_relayed_as_such(renderer: Renderer) -> None:
+    missed = make_context("relay_thanks", referral={"status": "no_fit", "status_label": "no fit"})
+    assert template_name("relay_thanks", missed) == "relay_thanks_miss"
+    assert template_name("relay_thanks", make_context("relay_thanks")) == "relay_thanks"
+    out = renderer.render("relay_thanks", missed)
+    assert "tip for next time" in out.subject
+    assert "didn't work out this time" in out.text
+    assert "  > Thank you, Bob!\n  > Carl is a great fit." in out.text
+    assert "keep you posted" not in out.text  # it is over: nothing more to report
+    bare = renderer.render("relay_thanks", {**missed, "event": event(None, "")})
+    assert "tip" not in bare.subject and "says thank you" in bare.text
 
 
 def test_send_failed_names_the_address_and_adapts_to_an_admin(renderer: Renderer) -> None:

@@ -41,6 +41,7 @@ from refmail.reading.classification import Command
 __all__ = [
     "BUSINESS_STATUSES",
     "CLOSED",
+    "THANKS_STEPS",
     "Proof",
     "Refusal",
     "Role",
@@ -56,6 +57,10 @@ BUSINESS_STATUSES = frozenset({"won", "lost", "proposal"})
 #: Statuses after which nothing changes unless someone entitled reopens.
 CLOSED = frozenset({"won", "lost", "no_fit", "unresponsive", "withdrawn", "declined", "expired"})
 _OPEN = ("introduced", "contacted", "meeting", "proposal")
+#: The nudges that ask the provider to thank the referrer: while the referral
+#: is open (or won), and after a miss (``refmail.policy.rules``). The provider's
+#: answer to either is their thank-you note, whatever it says.
+THANKS_STEPS = frozenset({"thank_you", "miss_thanks"})
 
 
 class Proof(StrEnum):
@@ -166,7 +171,8 @@ def rule(command: Command, roles: frozenset[Role], status: str, proof: Proof, *,
     whose status is ``status``, given ``proof`` (see the module's table).
 
     ``step`` is the nudge the message answers, if known: an answer to the
-    thank-you nudge from the provider is their thank-you note.
+    thank-you nudge (either: :data:`THANKS_STEPS`) from the provider is their
+    thank-you note.
     """
     if not proof.proves:
         parts = [p for p in _parts(command)]
@@ -202,7 +208,7 @@ def rule(command: Command, roles: frozenset[Role], status: str, proof: Proof, *,
             refused.append((wanted, Refusal.NOT_INVOLVED))
         else:
             new = wanted
-    thanks = Role.PROVIDER in roles and (step == "thank_you" or command.thanks)
+    thanks = Role.PROVIDER in roles and (step in THANKS_STEPS or command.thanks)
     return Ruling(
         status=new,
         value=command.value if new == "won" else None,

@@ -22,6 +22,10 @@ ack            referrer   0        right away after the intro, roles known, stat
 roles_question referrer   0        roles unknown (no provider, no ``roles_set``), status open
 thank_you      provider   0        ``introduced_at + thank_you_after`` elapsed, status open or won,
                                    the provider has not thanked (``thanks`` event)
+miss_thanks    provider   0        status lost or no fit (:data:`MISSES`), ``thank_you_after`` elapsed
+                                   since it closed and not :data:`MISS_THANKS_WITHIN` yet, the
+                                   provider has not thanked: thank the referrer anyway, and say
+                                   what would make a better referral next time (seed 000)
 relay_thanks   referrer   event id every ``thanks`` event by the provider (any status)
 feedback       provider   0        ``introduced_at + feedback_after`` elapsed, status open, no
                                    ``feedback``/``status`` event by the provider yet
@@ -77,6 +81,8 @@ from refmail.config import format_duration as _duration
 __all__ = [
     "CAP_EXEMPT",
     "CLOSED_STATUSES",
+    "MISSES",
+    "MISS_THANKS_WITHIN",
     "NEWS_KINDS",
     "OPEN_STATUSES",
     "STEPS",
@@ -94,6 +100,7 @@ STEPS = (
     "ack",
     "roles_question",
     "thank_you",
+    "miss_thanks",
     "relay_thanks",
     "feedback",
     "status_update",
@@ -107,10 +114,19 @@ STEPS = (
 CAP_EXEMPT = frozenset({"ack", "roles_question", "confirm", "confirm_result", "stopped", "refused"})
 #: Event kinds that count as news about a referral (they reset the stale clock).
 NEWS_KINDS = frozenset({"first_contact", "thread_reply", "status", "feedback", "thanks", "roles_set"})
-#: Statuses after which a provider is still asked to thank the referrer: a
-#: lost/no-fit/withdrawn referral brought nothing to thank for, but a won one
-#: whose provider forgot to say thanks still should.
+#: Statuses in which the provider is asked to thank the referrer with the
+#: ``thank_you`` nudge: a won referral whose provider forgot to say thanks still
+#: should. A miss gets a nudge of its own, worded for it (``miss_thanks``).
 _THANK_YOU_STATUSES = OPEN_STATUSES | {"won"}
+#: Referrals that closed without business although both people were there to
+#: do it: the provider is still asked to thank the referrer, worded for a miss
+#: ("If someone passes you a valid referral which does not result in a positive
+#: outcome to you, thank the person, provide them feedback", seed 000). A
+#: referral nobody answered, or one the referrer withdrew, is not asked about.
+MISSES = frozenset({"lost", "no_fit"})
+#: A thank-you asked for later than this after the referral closed would come
+#: out of nowhere (after downtime, say): it is not asked at all.
+MISS_THANKS_WITHIN = timedelta(days=14)
 _WEEK = timedelta(days=7)
 _STEP_ORDER = {step: i for i, step in enumerate(STEPS)}
 
@@ -298,6 +314,25 @@ def _thank_you(ctx: _Context, config: Config) -> list[Due]:
     return [Due("thank_you", provider, 0, f"thank_you_after {_duration(after)} elapsed, no thanks yet")]
 
 
+def _miss_thanks(ctx: _Context, config: Config) -> list[Due]:
+    provider = ctx.provider
+    if provider is None or provider == ctx.referrer or ctx.status not in MISSES:
+        return []
+    if ctx.by(provider, "thanks"):
+        return []
+    closing = next(
+        (e for e in reversed(ctx.events) if e.kind == "status" and e.detail.get("to") == ctx.status), None
+    )
+    if closing is None:
+        return []  # closed without a recorded change (an admin's edit): no moment to count from
+    closed_at = _utc(closing.at)
+    after = config.timing.thank_you_after
+    if ctx.now < closed_at + after or ctx.now - closed_at > MISS_THANKS_WITHIN:
+        return []
+    reason = f"closed {ctx.status.replace('_', ' ')} {_duration(ctx.now - closed_at)} ago, no thanks yet"
+    return [Due("miss_thanks", provider, 0, reason)]
+
+
 def _relay_thanks(ctx: _Context) -> list[Due]:
     provider = ctx.provider
     if provider is None or provider == ctx.referrer:
@@ -400,6 +435,7 @@ def due_messages(
     candidates = [
         *_acknowledgement(ctx, config),
         *_thank_you(ctx, config),
+        *_miss_thanks(ctx, config),
         *_relay_thanks(ctx),
         *_feedback(ctx, config),
         *_status_updates(ctx),

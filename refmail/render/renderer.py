@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 
 from refmail.config import Config
 from refmail.errors import ConfigError
+from refmail.policy.rules import MISSES
 
 __all__ = [
     "ANSWERS",
@@ -51,6 +52,7 @@ STEPS = (
     "ack",
     "roles_question",
     "thank_you",
+    "miss_thanks",
     "relay_thanks",
     "feedback",
     "status_update",
@@ -85,6 +87,9 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "status_update": ("status_update_good", "status_update_bad"),
     "consent_request": ("consent_request_provider", "consent_request_prospect"),
 }
+#: Steps with one more wording for a referral that missed (``lost``,
+#: ``no_fit``): thanks relayed after a miss are not thanks for business.
+AFTER_A_MISS: dict[str, str] = {"relay_thanks": "relay_thanks_miss"}
 #: Outcomes told to the referrer as bad news: kindly, promptly, with a
 #: suggestion that they may want to reach out (seeds: failed referrals are
 #: a chance to learn, and reputations are at stake).
@@ -191,6 +196,8 @@ def template_name(step: str, context: Mapping[str, Any]) -> str:
         return "feedback_provider" if is_provider else "feedback_prospect"
     if step == "status_update":
         return "status_update_bad" if _status(context) in BAD_NEWS else "status_update_good"
+    if step in AFTER_A_MISS and (context.get("referral") or {}).get("status") in MISSES:
+        return AFTER_A_MISS[step]
     if step == "consent_request":  # the provider is also asked "is this work you take on?"
         is_provider = _same(context.get("recipient"), context.get("provider"))
         return "consent_request_provider" if is_provider else "consent_request_prospect"
@@ -300,7 +307,7 @@ class Renderer:
         """
         name = template_name(step, context)
         known = set(STEPS) | set(SUMMARIES) | set(CONSENT_STEPS) | set(NOTICES) | set(ANSWERS)
-        known |= {v for variants in VARIANTS.values() for v in variants}
+        known |= {v for variants in VARIANTS.values() for v in variants} | set(AFTER_A_MISS.values())
         if name not in known or name in VARIANTS:
             raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
         values = self._context(context)

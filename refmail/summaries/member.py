@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from refmail.config import Config
-from refmail.policy.rules import OPEN_STATUSES
+from refmail.policy.rules import MISSES, OPEN_STATUSES
 from refmail.render.renderer import format_money
 from refmail.storage.store import Store
 from refmail.summaries.group import admin_summary
@@ -115,6 +115,9 @@ facts AS (
         (SELECT max(julianday(o.sent_at)) FROM outbox o
             WHERE o.referral_id = r.id AND o.step = 'feedback' AND o.status = 'sent'
             AND o.recipient IN ({me})) AS asked_jd,
+        (SELECT max(julianday(o.sent_at)) FROM outbox o
+            WHERE o.referral_id = r.id AND o.step = 'miss_thanks' AND o.status = 'sent'
+            AND o.recipient IN ({me})) AS miss_asked_jd,
         (SELECT max(julianday(e.at)) FROM events e
             WHERE e.referral_id = r.id AND e.actor IN ({me}) AND (e.kind = 'feedback' OR (
                 e.kind = 'status' AND json_extract(e.detail, '$.why') IS NULL
@@ -138,7 +141,8 @@ def member_summary(store: Store, config: Config, member: str, now: datetime) -> 
     (:mod:`refmail.policy.rules`): *thank* — the member is the provider, has
     not thanked (no ``thanks`` event), and the referral is open or won (a won
     referral whose provider forgot to say thanks still should; one that was
-    lost, no fit or withdrawn is over); *feedback* — the referral is open, a
+    lost, no fit or withdrawn is over, unless refmail asked them to thank the
+    referrer anyway: *thank_miss*, after a miss); *feedback* — the referral is open, a
     ``feedback`` nudge to them was sent and they have given no feedback or
     status of their own since (a status the tracker inferred from their mail
     is not an answer). Referrals tracked silently
@@ -197,6 +201,12 @@ def member_summary(store: Store, config: Config, member: str, now: datetime) -> 
             counts[key] += 1
             counts[key + "_year"] += this_year
             counts["won_for_them" if mine_given else "won_from_them"] += line.status == "won"
+        miss_asked = row["miss_asked_jd"]
+        if (line.role == "provider" and line.status in MISSES and row["thanks_jd"] is None
+                and miss_asked is not None and from_julian(miss_asked, zone) >= recent_start):
+            # Asked to thank the referrer anyway, and not done yet (seed 000); a
+            # month on, it no longer waits.
+            waiting.append(Waiting("thank_miss", line, from_julian(miss_asked, zone)))
         if line.silent or line.status not in WAITING_STATUSES:
             continue
         if line.role == "provider" and row["thanks_jd"] is None:

@@ -89,7 +89,8 @@ class ReferralLine:
 
 @dataclass(frozen=True)
 class Waiting:
-    """Something the member can do: ``thank`` the referrer, or give ``feedback``."""
+    """Something the member can do: ``thank`` the referrer (``thank_miss``: after a
+    miss, and say what would make a better referral), or give ``feedback``."""
 
     action: str
     referral: ReferralLine

@@ -28,8 +28,10 @@ gets nothing.
 (template ``stopped``); ``START`` undoes a STOP; an answer to the
 consent-first question or to the roles question is read as such; a status
 becomes a ``status`` event (``REOPEN`` one back to the status before the
-referral closed); the provider's reply to the thank-you nudge, or their
-THANKS, is a thank-you note relayed to the referrer; other words — and a
+referral closed); the provider's reply to a thank-you nudge (after a miss
+too: ``detail["miss"]`` then holds the status, and their words are also
+advice for next time), or their THANKS, is a thank-you note relayed to the
+referrer; other words — and a
 status the person may not report, such as a prospect's ``WON`` — are kept as
 ``feedback``, with who the message was written to (``detail["shared_with"]``), so that
 summaries show feedback only to those it was meant for. Every event records
@@ -48,6 +50,7 @@ from typing import Any
 from refmail.config import Config
 from refmail.outgoing.outbox import OutboxItem
 from refmail.policy.authority import Proof, Refusal, Role, Ruling, reopened_status, roles_of, rule
+from refmail.policy.rules import MISSES
 from refmail.reading.classification import Classification, Command, Keyword
 from refmail.render.renderer import format_money
 from refmail.storage.pending import PendingAction
@@ -330,7 +333,10 @@ class Responses:
         # thank-you, even in answer to the thank-you nudge.
         bare_refusal = bool(ruling.refused) and not feedback and new is None and not command.thanks
         if ruling.thanks and not bare_refusal:
-            self.store.add_event(rid, "thanks", **common, detail={"text": feedback[:4000], "proof": proof})
+            thanks: dict[str, Any] = {"text": feedback[:4000], "proof": proof}
+            if referral["status"] in MISSES:
+                thanks["miss"] = referral["status"]  # thanks and advice after a miss (seed 000)
+            self.store.add_event(rid, "thanks", **common, detail=thanks)
             effects.append(Effect.THANKS)
             done.append("thanks")
         elif feedback:
