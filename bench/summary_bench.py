@@ -21,7 +21,6 @@ memory (``ru_maxrss``).
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import json
 import random
@@ -40,7 +39,14 @@ sys.path.insert(0, str(ROOT))
 from refmail.config import Config, config_from_dict  # noqa: E402
 from refmail.render.renderer import Renderer  # noqa: E402
 from refmail.storage.store import Store, iso  # noqa: E402
-from refmail.summaries.member import admin_summary, count_queries, member_summary, summary_context  # noqa: E402
+from refmail.summaries.member import (  # noqa: E402
+    MemberSummary,
+    admin_summary,
+    count_queries,
+    member_summary,
+    summary_context,
+    with_coaching,
+)
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 08:00 in Chicago
 TRACKER = "refs@bench.example"
@@ -213,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
 def _summaries(store: Store, config: Config) -> None:
     renderer = Renderer(config)
     for address in ("m1@member1.example", "m0@member0.example"):  # the quiet member, the busy one
-        compute = functools.partial(member_summary, store, config, address, NOW)
+        def compute(address: str = address) -> MemberSummary:
+            return with_coaching(member_summary(store, config, address, NOW), store, config, NOW)
+
         summary, queries = count_queries(store, compute)
         total = summary.given_total + summary.received_total
         print(f"member with {total} referrals: queries per summary: {len(queries)}")
@@ -222,7 +230,7 @@ def _summaries(store: Store, config: Config) -> None:
     words = 0
     for member in config.members:
         started = time.perf_counter()
-        summary = member_summary(store, config, member.email, NOW)
+        summary = with_coaching(member_summary(store, config, member.email, NOW), store, config, NOW)
         computed = time.perf_counter()
         rendered = renderer.render("summary_member", summary_context(summary, config))
         rendering += time.perf_counter() - computed

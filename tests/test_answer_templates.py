@@ -72,6 +72,9 @@ def cases() -> list[tuple[str, dict[str, Any]]]:
     out += [("confirm_result", context("confirm_result", result=r)) for r in RESULTS]
     out += [("refused", context("refused", result={**r, "may_reopen": i == 4}))
             for i, r in enumerate(RESULTS) if r.get("refused")]
+    profile = {"applied": True, "effects": ["profile"],
+               "profile": {"looking_for": "Real-estate agents", "not_looking_for": ""}}
+    out.append(("confirm_result", group_context("confirm_result", result=profile)))
     return out
 
 
@@ -94,7 +97,7 @@ def test_every_answer_renders_short_and_well_formed(
 
 
 def test_answers_are_the_notice_steps() -> None:
-    assert set(ANSWERS) == {"confirm", "confirm_result", "stopped", "refused"}
+    assert set(ANSWERS) == {"confirm", "confirm_result", "stopped", "refused", "profile"}
 
 
 def test_the_question_names_what_was_asked_and_for_which_introduction(renderer: Renderer) -> None:

@@ -648,9 +648,10 @@ def test_weekly_cap_boundary() -> None:
 
 def test_cap_exempt_steps_answer_the_person_s_own_action() -> None:
     # Of the rules' own steps only the answers to an intro; the rest are the
-    # answers refmail.workflow.notices queues (a confirmation, its result, STOP confirmed).
+    # answers refmail.workflow.notices queues (a confirmation, its result, STOP confirmed,
+    # what did not count, a member's profile as it reads).
     assert frozenset({"ack", "roles_question"}) == CAP_EXEMPT & set(STEPS)
-    assert CAP_EXEMPT - set(STEPS) == {"confirm", "confirm_result", "stopped", "refused"}
+    assert CAP_EXEMPT - set(STEPS) == {"confirm", "confirm_result", "stopped", "refused", "profile"}
     assert not OPEN_STATUSES & CLOSED_STATUSES
 
 

@@ -555,6 +555,8 @@ def _render_members(
             "email": member.email,
             "business": member.business,
             "aliases": [],
+            "looking_for": "",
+            "not_looking_for": "",
         }
         first_name = member.name.split()[0] if member.name.split() else member.name
         for line in first if n == 0 else plain:

@@ -18,6 +18,8 @@ from refmail.config.document import (
 )
 from refmail.config.oauth import PROVIDERS, OAuth2Settings
 from refmail.config.sections import (
+    PROFILE_CHARS,
+    Coach,
     ConsentSettings,
     Group,
     ImapSettings,
@@ -33,7 +35,9 @@ from refmail.config.values import Email, format_duration, is_loopback, parse_dur
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ENV_VAR",
+    "PROFILE_CHARS",
     "PROVIDERS",
+    "Coach",
     "Config",
     "ConsentSettings",
     "Email",

@@ -19,6 +19,7 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from refmail.config.oauth import OAuth2Settings
 from refmail.config.sections import (
+    Coach,
     ConsentSettings,
     Group,
     ImapSettings,
@@ -56,6 +57,7 @@ class Config(Section):
     storage: Storage = Field(default_factory=Storage)
     timing: Timing = Field(default_factory=Timing)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    coach: Coach = Field(default_factory=Coach)
     nudges: Nudges = Field(default_factory=Nudges)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)

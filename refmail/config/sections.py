@@ -21,6 +21,8 @@ from refmail.config.values import AutoDuration, Duration, Email, QuietHours, Siz
 from refmail.errors import ConfigError
 
 __all__ = [
+    "PROFILE_CHARS",
+    "Coach",
     "ConsentSettings",
     "Group",
     "ImapSettings",
@@ -39,13 +41,31 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: A member's words about who they want to meet (or not), at most this long:
+#: they are shown in other people's mail, so a stranger-sized essay is refused.
+PROFILE_CHARS = 300
+
+
 class Member(Section):
-    """A member of the group: may send intros and receives a weekly summary."""
+    """A member of the group: may send intros and receives a weekly summary.
+
+    ``looking_for`` and ``not_looking_for``: what a good referral for them looks
+    like, and what does not (seeds 001, 002), in their words; shown to the
+    members who introduce someone to them. A member may set both by email
+    (``refs+profile@…``), which then wins over these.
+    """
 
     name: str
     email: Email
     business: str = ""
     aliases: list[Email] = Field(default_factory=list)
+    looking_for: str = Field(default="", max_length=PROFILE_CHARS)
+    not_looking_for: str = Field(default="", max_length=PROFILE_CHARS)
+
+    @field_validator("looking_for", "not_looking_for")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return " ".join(value.split())
 
 
 class Group(Section):
@@ -247,3 +267,13 @@ class ConsentSettings(Section):
         if not re.fullmatch(r"[a-z0-9-]{1,20}", value) or re.fullmatch(r"r\d+", value):
             raise ValueError(f"{value!r} is not a usable plus tag: letters, digits and '-' only")
         return value
+
+
+class Coach(Section):
+    """The referral coach: the one-to-one the articles recommend (seed 004)."""
+
+    #: A one-to-one with another member is suggested when, within this period,
+    #: you gave them business and received no introduction from them.
+    one_to_one_period: Duration = timedelta(days=90)
+    #: "Business": a won referral, or at least this many introductions.
+    one_to_one_introductions: int = Field(default=3, ge=1, le=100)

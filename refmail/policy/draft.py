@@ -1,4 +1,7 @@
-"""The introduction a referrer sends once everyone said yes: its words and its link.
+"""Mail a member sends from their own client, drafted by refmail: its words and its link.
+
+The introduction a referrer sends once everyone said yes, and the invitation
+to a one-to-one (:func:`one_to_one_draft`, seed 004).
 
 SPEC "Consent-first introductions": refmail never sends the introduction
 itself. It drafts it — :func:`intro_draft`, the referrer's own words from the
@@ -11,13 +14,13 @@ Pure, no I/O; the proposal is read by :mod:`refmail.reading.proposal`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
 from refmail.config import Config
 from refmail.reading.proposal import Person, Proposal, without_addresses
 
-__all__ = ["MAX_MAILTO", "intro_draft", "intro_mailto"]
+__all__ = ["MAX_MAILTO", "intro_draft", "intro_mailto", "one_to_one_draft", "one_to_one_mailto"]
 
 #: Some mail clients (and Windows' URL handler) truncate longer ``mailto:`` URLs.
 MAX_MAILTO = 2000
@@ -139,3 +142,39 @@ def intro_mailto(*, referrer_name: str, to: list[Person], cc: str, subject: str,
         return candidate if len(candidate) <= MAX_MAILTO else None
 
     return _largest(len(text), cut) or _build(to, cc, subject, "")
+
+
+def one_to_one_draft(member_name: str, other_first: str, prospects: Sequence[str]) -> tuple[str, str]:
+    """The note that invites another member to a one-to-one: its subject and body.
+
+    Seed 004: walk through the business you gave them, ask how each referral
+    worked out and how you could send better ones — "then, and only then",
+    say that business your way would help. So the invitation asks for the
+    meeting and how the introductions went, never for referrals back. The
+    member sends it from their own mail, and edits it first if they like.
+    ``prospects``: the first names of the people introduced, oldest first.
+    """
+    names = list(dict.fromkeys(p for p in prospects if p))
+    if not names or len(names) > 3:
+        who = "a few people" if len(names) != 1 else names[0]
+    else:
+        who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    sign = member_name.split()[0] if member_name.split() else ""
+    body = "\n".join([
+        f"Hi {other_first},",
+        "",
+        f"I've enjoyed introducing {who} to you lately. I'd love to hear how each of them worked out for "
+        "you, and how my next introductions could fit you even better.",
+        "",
+        "Would you have half an hour for a coffee or a call in the next couple of weeks?",
+        "",
+        "Best,",
+        sign,
+    ]).rstrip() + "\n"
+    return "Coffee soon?", body
+
+
+def one_to_one_mailto(member_name: str, to: Person, subject: str, body: str) -> str:
+    """The one-click link that opens the invitation, to the other member only (no
+    tracker copy: a meeting between two members is not an introduction)."""
+    return intro_mailto(referrer_name=member_name, to=[to], cc="", subject=subject, body=body)

@@ -110,8 +110,11 @@ STEPS = (
 )
 #: Answers to the person's own action are never capped (the last four are
 #: queued by :mod:`refmail.workflow.notices`: a confirmation question, its
-#: result, the note that confirms a STOP, what of a reply did not count).
-CAP_EXEMPT = frozenset({"ack", "roles_question", "confirm", "confirm_result", "stopped", "refused"})
+#: result, the note that confirms a STOP, what of a reply did not count, a
+#: member's profile as it reads).
+CAP_EXEMPT = frozenset(
+    {"ack", "roles_question", "confirm", "confirm_result", "stopped", "refused", "profile"}
+)
 #: Event kinds that count as news about a referral (they reset the stale clock).
 NEWS_KINDS = frozenset({"first_contact", "thread_reply", "status", "feedback", "thanks", "roles_set"})
 #: Statuses in which the provider is asked to thank the referrer with the

@@ -69,8 +69,9 @@ NOTICES = ("admin_notice", "set_aside")
 #: Answers to what a person (or someone in their name) did
 #: (:mod:`refmail.workflow.notices`): the question that asks them to confirm a
 #: request that came without proof, what their confirmation did, the note
-#: that confirms a STOP and offers START, and what of a reply did not count.
-ANSWERS = ("confirm", "confirm_result", "stopped", "refused")
+#: that confirms a STOP and offers START, what of a reply did not count, and
+#: a member's profile as it reads (:mod:`refmail.workflow.profiles`).
+ANSWERS = ("confirm", "confirm_result", "stopped", "refused", "profile")
 #: Consent-first introductions (SPEC "Consent-first introductions"), rendered like
 #: the steps above; templates/README.md lists their context.
 CONSENT_STEPS = (
@@ -232,6 +233,7 @@ class _ProseLoader(jinja2.BaseLoader):
         "_phrases.html": "_phrases.txt",
         "_summary_phrases.html": "_summary_phrases.txt",
         "_confirm_phrases.html": "_confirm_phrases.txt",
+        "_profile_phrases.html": "_profile_phrases.txt",
     }
 
     def __init__(self, inner: jinja2.BaseLoader):

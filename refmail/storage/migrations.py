@@ -343,6 +343,39 @@ def _m0009_pending_actions(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m0010_coach(db: sqlite_utils.Database) -> None:
+    """The referral coach: members' profiles by email, and the one-to-ones suggested.
+
+    ``profiles``: what a member wrote about the referrals they want
+    (``refmail.storage.profiles``), per field; NULL where they wrote nothing, so
+    the config's value shows. ``one_to_ones``: each one-to-one a weekly summary
+    suggested (``refmail.storage.one_to_ones``), at most one per member and
+    week, so none is suggested twice, whatever restarts.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE profiles (
+            address TEXT PRIMARY KEY,
+            looking_for TEXT,
+            not_looking_for TEXT,
+            updated_at TEXT NOT NULL,
+            message_id TEXT
+        );
+        CREATE TABLE one_to_ones (
+            id INTEGER PRIMARY KEY,
+            member TEXT NOT NULL,
+            other TEXT NOT NULL,
+            week INTEGER NOT NULL,
+            suggested_at TEXT NOT NULL,
+            referrals TEXT NOT NULL DEFAULT '[]',
+            UNIQUE (member, week)
+        );
+        CREATE INDEX one_to_ones_member ON one_to_ones(member, suggested_at);
+        """,
+    )
+
+
 #: Every migration, in the order it must be applied.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _m0001_initial),
@@ -354,6 +387,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0007_plan_indexes", _m0007_plan_indexes),
     ("0008_set_aside", _m0008_set_aside),
     ("0009_pending_actions", _m0009_pending_actions),
+    ("0010_coach", _m0010_coach),
 ]
 
 

@@ -5,9 +5,10 @@ value closed, conversion, time to first contact — plus what went quiet, why
 referrals failed (the parties' own words: failed referrals are how a group
 learns, seeds), who gives and who receives, and consent-first proposals.
 And what refmail set aside that week (too large, unreadable, failed), so an
-admin can look at each in the inbox. Seven SQL statements in one read
-transaction, whatever the size of the group; the aggregation is SQL's, the
-lists are capped.
+admin can look at each in the inbox; and what the failures teach — their
+reasons month by month, the members whose referrals often miss
+(:mod:`refmail.summaries.lessons`). Ten SQL statements, whatever the size of
+the group; the aggregation is SQL's, the lists are capped.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from refmail.config import Config
 from refmail.policy.rules import CLOSED_STATUSES, NEWS_KINDS, OPEN_STATUSES
 from refmail.storage.store import Store, iso
+from refmail.summaries.lessons import group_lessons
 from refmail.summaries.values import (
     CONTACT_STATUSES,
     FAILED,
@@ -159,7 +161,7 @@ ORDER BY processed_at DESC LIMIT :limit
 
 
 def admin_summary(store: Store, config: Config, now: datetime) -> AdminSummary:
-    """The group's weekly summary for its admins: seven SQL statements.
+    """The group's weekly summary for its admins: ten SQL statements.
 
     Periods count intros by ``introduced_at`` and outcomes by the moment the
     referral closed (its latest status event). ``won_of_closed`` is won over
@@ -244,6 +246,7 @@ def admin_summary(store: Store, config: Config, now: datetime) -> AdminSummary:
         quiet_members=quiet,
         set_aside=tuple(_aside(row, people) for row in aside_rows),
         set_aside_total=int(aside_rows[0]["total"]) if aside_rows else 0,
+        lessons=group_lessons(store, config, now),
     )
 
 

@@ -32,15 +32,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import fields, is_dataclass
+from dataclasses import fields, is_dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from refmail.config import Config
 from refmail.policy.rules import MISSES, OPEN_STATUSES
 from refmail.render.renderer import format_money
+from refmail.storage.profiles import Profile, Profiles
 from refmail.storage.store import Store
 from refmail.summaries.group import admin_summary
+from refmail.summaries.lessons import member_lessons
+from refmail.summaries.one_to_one import one_to_one
 from refmail.summaries.values import (
     NEWS_EVENT_KINDS,
     PROPOSAL_STATUSES,
@@ -89,6 +92,7 @@ __all__ = [
     "count_queries",
     "member_summary",
     "summary_context",
+    "with_coaching",
 ]
 
 #: A referral without news for longer than this is not "recent" in a list.
@@ -261,6 +265,24 @@ def member_summary(store: Store, config: Config, member: str, now: datetime) -> 
         business_received=_closed(won_received, year_start),
         ledger=tuple(lines[:LEDGER_LIMIT]),
         ledger_more=max(0, len(lines) - LEDGER_LIMIT),
+    )
+
+
+def with_coaching(summary: MemberSummary, store: Store, config: Config, now: datetime) -> MemberSummary:
+    """``summary`` with what the referral coach adds to the weekly email (seeds 000-004):
+    what the group sees about the member (their profile), what the referrals
+    to them that missed teach (:func:`~refmail.summaries.lessons.member_lessons`)
+    and the one-to-one to suggest, if any (:func:`~refmail.summaries.one_to_one.one_to_one`).
+
+    Reads only; the digest records a one-to-one when the summary is queued.
+    Six more statements, whatever the size of the group.
+    """
+    address = summary.member.email
+    return replace(
+        summary,
+        profile=Profiles(store, config).of(address) or Profile(),
+        lessons=member_lessons(store, config, address, now),
+        one_to_one=one_to_one(store, config, address, now),
     )
 
 

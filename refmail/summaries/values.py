@@ -20,11 +20,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from refmail.config import Config
 from refmail.policy.rules import CLOSED_STATUSES, NEWS_KINDS
+from refmail.storage.profiles import Profile
 from refmail.storage.store import Store
+
+if TYPE_CHECKING:  # they are made of this module's values
+    from refmail.summaries.lessons import GroupLessons, Lessons
+    from refmail.summaries.one_to_one import OneToOne
 
 T = TypeVar("T")
 
@@ -149,6 +154,12 @@ class MemberSummary:
     business_received: Closed  # won referrals the member received as provider
     ledger: tuple[LedgerLine, ...]
     ledger_more: int
+    #: The coach (:func:`refmail.summaries.member.with_coaching`): what the group
+    #: sees about the member, what the referrals to them that missed teach, and
+    #: the one-to-one to suggest.
+    profile: Profile | None = None
+    lessons: Lessons | None = None
+    one_to_one: OneToOne | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +239,8 @@ class AdminSummary:
     quiet_members: int  # members who gave and received nothing in the last year
     set_aside: tuple[SetAsideLine, ...] = ()  # set aside in the last 7 days, newest first
     set_aside_total: int = 0
+    #: Why referrals failed, month by month, and whose often miss.
+    lessons: GroupLessons | None = None
 
 
 # --------------------------------------------------------------------------- helpers

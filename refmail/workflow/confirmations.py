@@ -102,6 +102,10 @@ class ActionKind(StrEnum):
     #: sender: carried out as if it had come with its reply token
     #: (:mod:`refmail.workflow.responses`).
     REPLY = "reply"
+    #: A member's profile ("Looking for: …") sent to ``refs+profile@…`` without
+    #: proof of its sender: recorded once they confirm
+    #: (:mod:`refmail.workflow.profiles`).
+    PROFILE = "profile"
 
 
 @dataclass(frozen=True)

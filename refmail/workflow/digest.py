@@ -21,8 +21,15 @@ from refmail.config import Config
 from refmail.outgoing.outbox import Outbox
 from refmail.render.composer import compose, new_message_id
 from refmail.render.renderer import Rendered
+from refmail.storage.one_to_ones import OneToOnes
 from refmail.storage.store import Store
-from refmail.summaries.member import admin_summary, member_summary, summary_context
+from refmail.summaries.member import (
+    MemberSummary,
+    admin_summary,
+    member_summary,
+    summary_context,
+    with_coaching,
+)
 from refmail.workflow.planner import Planner
 
 __all__ = ["Digest", "latest_slot", "week_key"]
@@ -91,11 +98,17 @@ class Digest:
     # -- one summary ---------------------------------------------------------------
     def render_member(self, member: str, now: datetime, reply_address: str | None = None) -> Rendered | None:
         """The member's summary, or None when they have no referral at all."""
+        found = self._member(member, now, reply_address)
+        return found[1] if found else None
+
+    def _member(self, member: str, now: datetime,
+                reply_address: str | None) -> tuple[MemberSummary, Rendered] | None:
         summary = member_summary(self.store, self.config, member, now)
         if not summary.given_total and not summary.received_total:
             return None
+        summary = with_coaching(summary, self.store, self.config, now)
         context = summary_context(summary, self.config, reply_address=reply_address)
-        return self.planner.renderer.render("summary_member", context)
+        return summary, self.planner.renderer.render("summary_member", context)
 
     def render_admin(self, admin: str, now: datetime, reply_address: str | None = None) -> Rendered:
         summary = admin_summary(self.store, self.config, now)
@@ -103,13 +116,24 @@ class Digest:
         return self.planner.renderer.render("summary_admin", context)
 
     def queue_member(self, member: str, now: datetime, *, seq: int) -> int | None:
+        """Queue ``member``'s summary of week ``seq``; a one-to-one it suggests is
+        recorded with it, in one transaction, so it is never suggested twice."""
         if self.store.blocked_people([member]):
             return None
         token = self.planner.signer.issue(0, member, "summary_member", seq)
-        rendered = self.render_member(member, now, self._reply_address(token))
-        if rendered is None:
-            return None
-        return self._queue("summary_member", member, seq, token, rendered, now)
+        with self.store.transaction():
+            found = self._member(member, now, self._reply_address(token))
+            if found is None:
+                return None
+            summary, rendered = found
+            queued = self._queue("summary_member", member, seq, token, rendered, now)
+            suggested = summary.one_to_one
+            if queued is not None and suggested is not None:
+                OneToOnes(self.store).record(
+                    summary.member.email, suggested.other.email, week=seq, now=now,
+                    referrals=(int(line.tag.removeprefix("R-")) for line in suggested.agenda),
+                )
+        return queued
 
     def queue_admin(self, admin: str, now: datetime, *, seq: int) -> int | None:
         if self.store.blocked_people([admin]):

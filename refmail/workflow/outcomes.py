@@ -43,6 +43,9 @@ class OutcomeName(StrEnum):
     CONFIRMATION_ASKED = "confirmation_asked"
     #: A yes to such a question: the request it confirms was carried out.
     CONFIRMED = "confirmed"
+    #: A member's profile by email (``refs+profile@…``): recorded, or shown back
+    #: when the message changed nothing.
+    PROFILE = "profile"
     #: A bounce, recorded against the message it returns when that is known.
     BOUNCE = "bounce"
     #: Nothing to do (the classification says why: an auto-reply, list mail, …).

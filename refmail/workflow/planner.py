@@ -29,6 +29,7 @@ from refmail.policy.rules import (
 from refmail.policy.tokens import TokenSigner, new_secret
 from refmail.render.composer import compose, new_message_id
 from refmail.render.renderer import Renderer
+from refmail.storage.profiles import Profiles
 from refmail.storage.store import Store, unusable
 
 __all__ = ["Planner", "signer_for"]
@@ -65,6 +66,11 @@ def _first_name(name: str, address: str) -> str:
     return local.replace(".", " ").replace("_", " ").split()[0].capitalize() if local else address
 
 
+#: The steps whose provider carries their profile (``looking_for``,
+#: ``not_looking_for``), when the recipient is a member: the referrer's
+#: acknowledgement, the consent-first question to the provider, and what the
+#: referrer is told while it waits. Never to someone outside the group.
+PROFILE_SHOWN = frozenset({"ack", "consent_request", "consent_reminder", "proposal_ack"})
 _PEOPLE_KEYS = ("referrer", "provider", "prospects", "parties", "asked")
 
 
@@ -383,6 +389,13 @@ class Planner:
     ) -> dict[str, Any]:
         """The template context of ``due`` (render/templates/README.md)."""
         context = self._context(row, view, due, now)
+        if due.step in PROFILE_SHOWN and view.provider and self.config.is_member(due.recipient):
+            # What a good referral for the provider looks like, in their words:
+            # for the members who refer to them, and for themselves when asked first.
+            profile = Profiles(self.store, self.config).of(view.provider)
+            if profile is not None and profile.said and context.get("provider"):
+                context["provider"] = {**context["provider"], "looking_for": profile.looking_for,
+                                       "not_looking_for": profile.not_looking_for}
         if due.step in {"consent_request", "consent_reminder"}:
             context = before_consent(context, due.recipient)
         return context

@@ -52,6 +52,7 @@ from refmail.outgoing.outbox import OutboxItem
 from refmail.policy.authority import Proof, Refusal, Role, Ruling, reopened_status, roles_of, rule
 from refmail.policy.rules import MISSES
 from refmail.reading.classification import Classification, Command, Keyword
+from refmail.reading.profile import read_profile
 from refmail.render.renderer import format_money
 from refmail.storage.pending import PendingAction
 from refmail.storage.store import Store
@@ -64,6 +65,7 @@ from refmail.workflow.confirmations import (
 from refmail.workflow.notices import queue_notice
 from refmail.workflow.outcomes import OutcomeName
 from refmail.workflow.planner import Planner
+from refmail.workflow.profiles import PROFILE_REPLY_STEPS, ProfileMail
 
 __all__ = ["Effect", "Match", "Request", "Responses", "Verdict"]
 
@@ -95,6 +97,7 @@ class Effect(StrEnum):
     START = "start"
     ROLES = "roles"
     CONSENT = "consent"
+    PROFILE = "profile"
 
 
 @dataclass(frozen=True)
@@ -164,13 +167,16 @@ def _command(data: dict[str, Any]) -> Command:
 class Responses:
     """Matches replies and notes to referrals, asks for proof where there is none, and applies them."""
 
-    def __init__(self, config: Config, store: Store, planner: Planner, confirmations: Confirmations) -> None:
+    def __init__(self, config: Config, store: Store, planner: Planner, confirmations: Confirmations,
+                 profiles: ProfileMail | None = None) -> None:
         self.config = config
         self.store = store
         self.planner = planner
         self.outbox = planner.outbox
         self.signer = planner.signer
         self.confirmations = confirmations
+        #: Where a member's profile in a tokened reply goes (their summary's "Update" link).
+        self.profiles = profiles
         confirmations.register(ActionKind.REPLY, self._confirmed)
 
     # -- matching -------------------------------------------------------------------
@@ -296,8 +302,7 @@ class Responses:
         if command.start:
             return self._start(request, common, now)
         if rid == 0:
-            return Verdict(OutcomeName.NUDGE_REPLY, f"reply from {actor} to a group message; nothing to "
-                           "record", None)
+            return self._group_reply(request, now)
         referral = self.store.referral(rid)
         assert referral is not None
         if request.step in _CONSENT_STEPS:
@@ -385,6 +390,18 @@ class Responses:
                               "may_reopen": closed and business}},
             now=now,
         )
+
+    def _group_reply(self, request: Request, now: datetime) -> Verdict:
+        """A proven reply to group mail: a profile (to the weekly summary or a
+        profile answer, :mod:`refmail.workflow.profiles`), else nothing to record."""
+        said = read_profile(request.text) if request.step in PROFILE_REPLY_STEPS else None
+        if said is not None and not said.empty and self.profiles is not None \
+                and self.config.is_member(request.actor):
+            self.profiles.write_proven(request.actor, said, message_id=request.message_id, now=now)
+            return Verdict(OutcomeName.PROFILE, f"{request.actor}'s profile recorded ({request.proof})", None,
+                           (Effect.PROFILE,))
+        return Verdict(OutcomeName.NUDGE_REPLY, f"reply from {request.actor} to a group message; nothing to "
+                       "record", None)
 
     def _new_status(self, referral: dict[str, Any], ruling: Ruling) -> str | None:
         if ruling.reopen:

@@ -30,11 +30,13 @@ from refmail.mail.limits import MAX_ID_CHARS
 from refmail.reading.classification import Classification, RuleName
 from refmail.storage.store import PartyRow, Store, unusable
 from refmail.workflow.outcomes import Outcome, OutcomeName
+from refmail.workflow.profiles import PROFILE_TAG
 from refmail.workflow.set_aside import Why, notify_member, read_aside
 
 if TYPE_CHECKING:
     from refmail.workflow.confirmations import Confirmations
     from refmail.workflow.planner import Planner
+    from refmail.workflow.profiles import ProfileMail
     from refmail.workflow.responses import Match, Responses
 
 __all__ = ["MessageSource", "Outcome", "OutcomeName", "Tracker", "Unclassifiable", "message_key"]
@@ -131,15 +133,19 @@ class Tracker:
         self.classify = classify or _default_classifier()
         self.planner = planner
         self.responses: Responses | None = None
+        #: Members' profiles by email (``refs+profile@…``).
+        self.profiles: ProfileMail | None = None
         #: Requests waiting for their sender's confirmation; other stages
         #: register the kinds of action they ask to confirm here.
         self.confirmations: Confirmations | None = None
         if planner is not None:
             from refmail.workflow.confirmations import Confirmations
+            from refmail.workflow.profiles import ProfileMail
             from refmail.workflow.responses import Responses
 
             self.confirmations = Confirmations(planner)
-            self.responses = Responses(config, store, planner, self.confirmations)
+            self.profiles = ProfileMail(planner, self.confirmations)
+            self.responses = Responses(config, store, planner, self.confirmations, self.profiles)
 
     def _plan(self, referral_id: int | None, now: datetime) -> None:
         if self.planner is not None and referral_id is not None:
@@ -497,6 +503,12 @@ class Tracker:
     def _reply(self, key: str, verdict: Classification, *, now: datetime, silent: bool) -> Outcome:
         if verdict.token and verdict.token == self.config.consent.tag:
             return self._proposal(key, verdict, now=now)
+        if verdict.token == PROFILE_TAG:
+            if self.profiles is None:  # refmail import: no one to answer
+                return Outcome(key, "reply", OutcomeName.IGNORED, "a profile message, not applied on import",
+                               None, verdict)
+            outcome, why = self.profiles.receive(verdict, now)
+            return Outcome(key, "reply", outcome, why, None, verdict)
         if self.responses is not None:
             from refmail.workflow.responses import Verdict
 
